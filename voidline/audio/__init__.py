@@ -1,0 +1,1 @@
+"""Audio formats, channel layouts and decoding to float frames."""

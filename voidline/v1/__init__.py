@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf stubs for the voidline.v1 API (see protos/; do not edit)."""
