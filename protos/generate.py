@@ -13,7 +13,9 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-PACKAGE_INIT = '"""Generated gRPC/protobuf stubs for the voidline.v1 API (see protos/; do not edit)."""\n'
+PACKAGE_INIT = (
+    '"""Generated gRPC/protobuf stubs for the voidline.v1 API (see protos/; do not edit)."""\n'
+)
 
 
 def proto_files() -> list[Path]:

@@ -7,20 +7,24 @@ interpolation ringing of a hard start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
 Segment = tuple[float, float | None]  # (seconds, level dBFS or None for silence)
 
 
-def sine(fs: int, seconds: float, level_dbfs: float | None, freq: float = 1000.0) -> NDArray[np.float64]:
+def sine(
+    fs: int, seconds: float, level_dbfs: float | None, freq: float = 1000.0
+) -> NDArray[np.float64]:
     n = round(seconds * fs)
     if level_dbfs is None:
         return np.zeros(n)
     return 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * np.arange(n) / fs)
 
 
-def sequence(fs: int, segments: list[Segment], channels: int = 2) -> NDArray[np.float64]:
+def sequence(fs: int, segments: Sequence[Segment], channels: int = 2) -> NDArray[np.float64]:
     """Stereo (or n-channel, same signal) 1 kHz sine sequence, frames x channels."""
     mono = np.concatenate([sine(fs, s, level) for s, level in segments])
     return np.repeat(mono[:, None], channels, axis=1)

@@ -38,7 +38,9 @@ def measure(x: NDArray[np.float64], fs: int, fmt: AudioFormat | None = None) -> 
     return meter
 
 
-def series(x: NDArray[np.float64], fs: int, hop_s: float = 0.01) -> list[tuple[float, float, float]]:
+def series(
+    x: NDArray[np.float64], fs: int, hop_s: float = 0.01
+) -> list[tuple[float, float, float]]:
     """(time, momentary, short-term) after every hop, as a live meter would show them."""
     meter = LoudnessMeter(AudioFormat(fs, x.shape[1]))
     hop = round(hop_s * fs)
@@ -52,7 +54,14 @@ def series(x: NDArray[np.float64], fs: int, hop_s: float = 0.01) -> list[tuple[f
 def test_k_weighting_matches_the_bs1770_table_at_48k() -> None:
     sos = k_weighting_sos(48000)
     table = [
-        [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585],
+        [
+            1.53512485958697,
+            -2.69169618940638,
+            1.19839281085285,
+            1.0,
+            -1.69065929318241,
+            0.73248077421585,
+        ],
         [1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621],
     ]
     np.testing.assert_allclose(sos, table, rtol=0, atol=1e-12)
@@ -105,7 +114,14 @@ def test_lfe_is_excluded_and_mono_reads_3_db_below_stereo() -> None:
     tone = sequence(fs, [(5, -23)], channels=1)
     mono = measure(tone, fs).integrated()[0]
     assert mono == pytest.approx(-26.0, abs=0.1)
-    six = np.concatenate([np.repeat(tone, 3, axis=1), np.ones((tone.shape[0], 1)) * 0.5, np.zeros((tone.shape[0], 2))], axis=1)
+    six = np.concatenate(
+        [
+            np.repeat(tone, 3, axis=1),
+            np.ones((tone.shape[0], 1)) * 0.5,
+            np.zeros((tone.shape[0], 2)),
+        ],
+        axis=1,
+    )
     # L R C at -23 dBFS, a loud LFE, silent surrounds: the LFE must not count.
     assert measure(six, fs).integrated()[0] == pytest.approx(-26.0 + 10 * math.log10(3), abs=0.1)
     dual = AudioFormat(fs, 1, (ChannelRole.DUAL_MONO,))
@@ -207,7 +223,9 @@ def test_agrees_with_libebur128_on_noise() -> None:
     x = rng.standard_normal((fs * 30, 2)) * np.linspace(0.01, 0.2, fs * 30)[:, None]
     state = pyebur128.R128State(2, fs, pyebur128.MeasurementMode.MODE_I)
     state.add_frames(np.ascontiguousarray(x).ravel(), x.shape[0])
-    assert measure(x, fs).integrated()[0] == pytest.approx(pyebur128.get_loudness_global(state), abs=0.01)
+    assert measure(x, fs).integrated()[0] == pytest.approx(
+        pyebur128.get_loudness_global(state), abs=0.01
+    )
 
 
 # --- EBU loudness test set v05 files -------------------------------------------------------
@@ -240,7 +258,10 @@ def test_ebu_files_integrated(name: str, expected: float) -> None:
 @needs_ebu_files
 def test_ebu_files_match_libebur128_reference_readings() -> None:
     """reference/loudness.md: libebur128 1.2.6 reads -22.953556 and -32.959860 LUFS."""
-    for name, reference in (("seq-3341-1-16bit.wav", -22.953556), ("seq-3341-2-16bit.wav", -32.959860)):
+    for name, reference in (
+        ("seq-3341-1-16bit.wav", -22.953556),
+        ("seq-3341-2-16bit.wav", -32.959860),
+    ):
         x, fs = read_ebu(name)
         assert measure(x, fs).integrated()[0] == pytest.approx(reference, abs=0.005), name
 

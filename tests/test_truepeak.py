@@ -19,7 +19,9 @@ needs_ebu_files = pytest.mark.skipif(
 )
 
 
-def true_peak(x: NDArray[np.float64], fs: int, high_precision: bool = False, chunk: int = 0) -> float:
+def true_peak(
+    x: NDArray[np.float64], fs: int, high_precision: bool = False, chunk: int = 0
+) -> float:
     meter = TruePeakMeter(fs, x.shape[1], high_precision)
     step = chunk or x.shape[0]
     for start in range(0, x.shape[0], step):
@@ -111,7 +113,17 @@ def test_sample_peak_is_the_floor() -> None:
     assert meter.true_peak_dbtp()[0] >= meter.sample_peak_dbfs()[0]
 
 
-EBU_TRUE_PEAK = {15: -6.0, 16: -6.0, 17: -6.0, 18: -6.0, 19: 3.0, 20: 0.0, 21: 0.0, 22: 0.0, 23: 0.0}
+EBU_TRUE_PEAK = {
+    15: -6.0,
+    16: -6.0,
+    17: -6.0,
+    18: -6.0,
+    19: 3.0,
+    20: 0.0,
+    21: 0.0,
+    22: 0.0,
+    23: 0.0,
+}
 
 
 @needs_ebu_files

@@ -16,7 +16,7 @@ class NotFoundError(VoidlineError):
 
 
 class FailedPreconditionError(VoidlineError):
-    """The system is not in a state to do this, e.g. a model is not installed (FAILED_PRECONDITION)."""
+    """Not in a state to do this, e.g. a model is not installed (FAILED_PRECONDITION)."""
 
 
 class LimitExceededError(VoidlineError):

@@ -103,7 +103,7 @@ class StreamingAnalyzer:
     def push_with_interim(
         self, frames: NDArray[np.floating], every_s: float
     ) -> Iterator[LiveLoudness]:
-        """Push frames, yielding the live meter each time stream time crosses a multiple of every_s."""
+        """Push frames; yield the live meter whenever stream time reaches a multiple of every_s."""
         step = max(1, round(every_s * self.format.sample_rate_hz))
         start = 0
         while start < frames.shape[0]:

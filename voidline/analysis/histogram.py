@@ -59,7 +59,7 @@ class GatedHistogram:
         """Bins whose values lie above the gate; the straddling bin goes by its mean loudness."""
         lower_edges = ABSOLUTE_GATE_LUFS + BIN_WIDTH_LU * np.arange(N_BINS)
         above = lower_edges >= gate_lufs
-        straddle = int(math.floor((gate_lufs - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU))
+        straddle = math.floor((gate_lufs - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU)
         if 0 <= straddle < N_BINS and self.counts[straddle] > 0:
             mean = self.loudness_sums[straddle] / self.counts[straddle]
             above[straddle] = mean > gate_lufs
@@ -102,7 +102,7 @@ class GatedHistogram:
         return values
 
     def coarse(self, width_lu: float = 1.0) -> tuple[float, list[int]]:
-        """Counts in width_lu bins, trimmed to the occupied range: (first bin's lower edge, counts)."""
+        """Counts in width_lu bins, trimmed to the occupied range: (lowest edge, counts)."""
         group = round(width_lu / BIN_WIDTH_LU)
         grouped = self.counts.reshape(-1, group).sum(axis=1)
         occupied = np.flatnonzero(grouped)

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from numba import njit
+from numpy.typing import NDArray
 
 from voidline.analysis.histogram import GatedHistogram, loudness_array, loudness_of
 from voidline.analysis.kweighting import k_weighting_sos
@@ -116,19 +116,24 @@ def _slide_windows(
         k = first_k + r
         ring[k % width, :] = sums[r]
         ring_sizes[k % width] = sizes[r]
-        for span, is_momentary in ((MOMENTARY_SUB_BLOCKS, True), (SHORT_TERM_SUB_BLOCKS, False)):
+        for span in (MOMENTARY_SUB_BLOCKS, SHORT_TERM_SUB_BLOCKS):
             if k + 1 < span:
                 continue
-            total = np.zeros(4)
-            frames = 0.0
+            weighted = left_sum = right_sum = mono_sum = frames = 0.0
             for back in range(span):
                 j = (k - back) % width
-                total += ring[j]
+                weighted += ring[j, 0]
+                left_sum += ring[j, 1]
+                right_sum += ring[j, 2]
+                mono_sum += ring[j, 3]
                 frames += ring_sizes[j]
-            if is_momentary:
-                momentary[r, :] = total / frames
+            if span == MOMENTARY_SUB_BLOCKS:
+                momentary[r, 0] = weighted / frames
+                momentary[r, 1] = left_sum / frames
+                momentary[r, 2] = right_sum / frames
+                momentary[r, 3] = mono_sum / frames
             else:
-                short_term[r] = total[0] / frames
+                short_term[r] = weighted / frames
 
 
 @dataclass
