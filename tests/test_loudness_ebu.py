@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from ebu_signals import (
+from numpy.typing import NDArray
+
+from tests.ebu_signals import (
     INTEGRATED_CASES,
     INTEGRATED_EXPECTED,
     LRA_CASES,
     case_6_surround,
     sequence,
 )
-from numpy.typing import NDArray
-
 from voidline.analysis.kweighting import k_weighting_sos
 from voidline.analysis.loudness import LoudnessMeter
 from voidline.audio.format import AudioFormat, ChannelRole

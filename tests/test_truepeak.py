@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from ebu_signals import TRUE_PEAK_CASES, true_peak_case
 from numpy.typing import NDArray
 
+from tests.ebu_signals import TRUE_PEAK_CASES, true_peak_case
 from voidline.analysis.truepeak import TruePeakMeter, interpolation_phases
 
 EBU_DIR = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "ebu-loudness-v05"

@@ -1,0 +1,1 @@
+"""Test plumbing shared by the test modules: real servers on loopback, free ports."""
