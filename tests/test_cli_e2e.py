@@ -1,0 +1,328 @@
+"""End to end: a real `voidline up` (gateway + analysis as separate processes), then the
+`voidline status` and `voidline analyze` commands against it, as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voidline.cli import state
+from voidline.cli.up import READY_MESSAGE, free_port
+
+# BS.1770-5: a 1 kHz stereo sine at -23 dBFS peak per channel reads -22.993 LUFS.
+EXPECTED_LUFS = -22.993
+SAMPLE_RATE = 48_000
+TONE_SECONDS = 20.0
+START_TIMEOUT_S = 90.0
+
+# (file name, soundfile format, subtype, tolerance in LU): lossy codecs shift the level a little.
+FORMATS = [
+    ("tone16.wav", "WAV", "PCM_16", 0.1),
+    ("tone24.wav", "WAV", "PCM_24", 0.1),
+    ("tone.flac", "FLAC", "PCM_24", 0.1),
+    ("tone.ogg", "OGG", "VORBIS", 0.5),
+    ("tone.mp3", "MP3", "MPEG_LAYER_III", 0.5),
+]
+
+JSON_KEYS = {
+    "integrated_lufs",
+    "loudness_range_lu",
+    "true_peak_dbtp",
+    "sample_peak_dbfs",
+    "max_momentary_lufs",
+    "max_short_term_lufs",
+    "plr_db",
+    "stereo_correlation",
+    "stereo_width",
+    "dc_offset",
+    "clipping_events",
+    "clipping_event_count",
+    "voidline_score",
+    "sub_scores",
+    "features",
+    "duration_s",
+    "sample_rate",
+    "channels",
+    "report",
+}
+
+
+def cli_command() -> list[str]:
+    """The installed console script next to this interpreter, else the module."""
+    script = Path(sys.executable).parent / "voidline"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "voidline.cli.main"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without any VOIDLINE_* setting that could leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIDLINE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli_command(), *args],
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def write_tone(path: Path, fmt: str, subtype: str, seconds: float = TONE_SECONDS) -> None:
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = 10 ** (-23 / 20) * np.sin(2 * np.pi * 1000.0 * t)
+    sf.write(str(path), np.stack([tone, tone], axis=1), SAMPLE_RATE, format=fmt, subtype=subtype)
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: bytes = response.read()
+    return body.decode("utf-8")
+
+
+@dataclass
+class UpProcess:
+    """A running `voidline up` whose output is collected by reader threads."""
+
+    process: subprocess.Popen[str]
+    home: Path
+    port: int
+    stdout_lines: queue.Queue[str]
+    stderr_text: list[str]
+
+    @property
+    def gateway(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.stdout_lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            seen.append(line)
+            if line.startswith(READY_MESSAGE):
+                return
+        self.stop()
+        raise AssertionError(
+            f"voidline up did not get ready; stdout: {seen}; stderr: {''.join(self.stderr_text)}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+
+def _drain(stream: IO[str], sink: Callable[[str], None]) -> None:
+    """Read a pipe to its end so the child never blocks on a full pipe."""
+    for line in stream:
+        sink(line)
+
+
+def start_up(home: Path, env: dict[str, str]) -> UpProcess:
+    port = free_port()
+    process = subprocess.Popen(
+        [*cli_command(), "up", "--port", str(port), "--home", str(home)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    stderr_text: list[str] = []
+    assert process.stdout is not None and process.stderr is not None
+    threading.Thread(target=_drain, args=(process.stdout, lines.put), daemon=True).start()
+    threading.Thread(target=_drain, args=(process.stderr, stderr_text.append), daemon=True).start()
+    up = UpProcess(process, home, port, lines, stderr_text)
+    up.wait_ready()
+    return up
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tones")
+    for name, fmt, subtype, _ in FORMATS:
+        write_tone(folder / name, fmt, subtype)
+    write_tone(folder / "short.wav", "WAV", "PCM_16", seconds=2.0)
+    return {path.name: path for path in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def up_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    """`voidline up` with no VOIDLINE_API_KEY: it makes a key of its own."""
+    up = start_up(tmp_path_factory.mktemp("home"), clean_env())
+    yield up
+    up.stop()
+
+
+def analyze(up: UpProcess, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    # No --gateway and no key: both come from the state dir `voidline up` wrote.
+    return run_cli("analyze", str(path), "--home", str(up.home), *extra)
+
+
+def test_up_creates_a_private_key_and_state(up_server: UpProcess) -> None:
+    home = up_server.home
+    key = state.read_api_key_file(home)
+    assert key is not None and key.startswith(state.API_KEY_PREFIX)
+    assert stat.S_IMODE((home / state.API_KEY_FILE).stat().st_mode) == 0o600
+    assert key not in (home / state.GATEWAY_KEYS_FILE).read_text()
+    up_state = state.read_state(home)
+    assert up_state is not None
+    assert {s.name for s in up_state.services} == {"gateway", "analysis"}
+    assert (home / state.LOGS_DIR / "analysis.log").exists()
+    assert (home / state.LOGS_DIR / "gateway.log").exists()
+
+
+def test_status_shows_every_service_serving(up_server: UpProcess) -> None:
+    result = run_cli("status", "--json", "--home", str(up_server.home))
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)
+    assert {s["name"] for s in services} == {"gateway", "analysis"}
+    for s in services:
+        assert s["health"] == "SERVING"
+        assert state.pid_alive(s["pid"])
+        assert "# TYPE" in fetch(s["metrics_url"])
+    gateway = next(s for s in services if s["name"] == "gateway")
+    assert gateway["address"] == up_server.gateway
+
+
+@pytest.mark.parametrize(("name", "tolerance"), [(f[0], f[3]) for f in FORMATS])
+def test_analyze_json(
+    up_server: UpProcess, tones: dict[str, Path], name: str, tolerance: float
+) -> None:
+    result = analyze(up_server, tones[name], "--json")
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data.keys() >= JSON_KEYS
+    assert data["integrated_lufs"] == pytest.approx(EXPECTED_LUFS, abs=tolerance)
+    assert len(data["features"]) == 384
+    assert (data["sample_rate"], data["channels"]) == (SAMPLE_RATE, 2)
+    assert data["duration_s"] == pytest.approx(TONE_SECONDS, abs=0.2)
+    assert data["stereo_correlation"] == pytest.approx(1.0, abs=0.01)
+    assert len(data["dc_offset"]) == 2
+    assert data["report"]["loudness"]["integrated_lufs"] == data["integrated_lufs"]
+
+
+def test_analyze_prints_a_readable_report(up_server: UpProcess, tones: dict[str, Path]) -> None:
+    result = analyze(up_server, tones["short.wav"], "--chunk-ms", "250")
+    assert result.returncode == 0, result.stderr
+    assert "LUFS" in result.stdout
+    assert "Voidline score" in result.stdout
+
+
+def test_wrong_api_key_is_unauthenticated(up_server: UpProcess, tones: dict[str, Path]) -> None:
+    result = analyze(up_server, tones["short.wav"], "--api-key", "vl_wrong")
+    assert result.returncode == 1
+    assert "UNAUTHENTICATED" in result.stderr
+
+
+def test_missing_file_is_a_local_error(up_server: UpProcess, tmp_path: Path) -> None:
+    result = analyze(up_server, tmp_path / "nothing.wav")
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+
+
+def test_metrics_count_the_analysis_calls(up_server: UpProcess, tones: dict[str, Path]) -> None:
+    assert analyze(up_server, tones["short.wav"], "--json").returncode == 0
+    up_state = state.read_state(up_server.home)
+    assert up_state is not None
+    for service in up_state.services:
+        handled = [
+            line
+            for line in fetch(service.metrics_url).splitlines()
+            if line.startswith("grpc_server_handled_total{")
+            and 'grpc_service="voidline.v1.AnalysisService"' in line
+            and 'grpc_code="OK"' in line
+        ]
+        assert handled, f"{service.name} has no handled AnalysisService calls"
+        assert float(handled[0].rsplit(" ", 1)[1]) >= 1
+
+
+def test_env_key_is_used_and_sigterm_stops_everything(
+    tmp_path: Path, tones: dict[str, Path]
+) -> None:
+    key = "vl_from_the_environment"
+    up = start_up(tmp_path / "home", clean_env(VOIDLINE_API_KEY=key))
+    try:
+        assert state.read_api_key_file(up.home) is None  # the env key is never written down
+        up_state = state.read_state(up.home)
+        assert up_state is not None
+        pids = [s.pid for s in up_state.services]
+        ok = run_cli(
+            "analyze",
+            str(tones["short.wav"]),
+            "--gateway",
+            up.gateway,
+            "--json",
+            env=clean_env(VOIDLINE_API_KEY=key),
+        )
+        assert ok.returncode == 0, ok.stderr
+        # No key anywhere (an empty home, no env): the gateway refuses the call.
+        refused = run_cli(
+            "analyze",
+            str(tones["short.wav"]),
+            "--gateway",
+            up.gateway,
+            env=clean_env(VOIDLINE_HOME=str(tmp_path / "empty")),
+        )
+        assert refused.returncode == 1
+        assert "UNAUTHENTICATED" in refused.stderr
+    finally:
+        code = up.stop(signal.SIGTERM)
+    assert code == 0, "".join(up.stderr_text)
+    assert not any(state.pid_alive(pid) for pid in pids)
+    assert state.read_state(up.home) is None
+
+
+def test_a_dying_service_stops_up_with_an_error(tmp_path: Path) -> None:
+    up = start_up(tmp_path / "home", clean_env())
+    up_state = state.read_state(up.home)
+    assert up_state is not None
+    pids = {s.name: s.pid for s in up_state.services}
+    os.kill(pids["analysis"], signal.SIGKILL)
+    try:
+        code = up.process.wait(timeout=30)
+    finally:
+        up.stop()
+    assert code == 1
+    stderr = "".join(up.stderr_text)
+    assert "analysis" in stderr and "SIGKILL" in stderr
+    assert not state.pid_alive(pids["gateway"])
+    assert state.read_state(up.home) is None
+
+
+def test_ctrl_c_stops_up_cleanly(up_server: UpProcess) -> None:
+    # Runs last: it ends the module's shared `voidline up`.
+    up_state = state.read_state(up_server.home)
+    assert up_state is not None
+    assert up_server.stop(signal.SIGINT) == 0, "".join(up_server.stderr_text)
+    assert not any(state.pid_alive(s.pid) for s in up_state.services)
+    assert state.read_state(up_server.home) is None
