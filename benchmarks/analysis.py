@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import socket
 import statistics
@@ -170,6 +169,17 @@ def run_ffmpeg(x: NDArray[np.float32], fs: int, wav: Path) -> Callable[[], objec
     return run
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Peak resident memory (VmHWM) of a process, MB.
+
+    Not getrusage's ru_maxrss: Linux keeps that across execve, so a worker would report its
+    parent's peak.
+    """
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,9 +255,7 @@ def run_gateway(x: NDArray[np.float32], fs: int, record: dict[str, float]) -> Ca
                 for response in stub.StreamAnalyze(requests(), metadata=[("x-api-key", key)]):
                     if response.is_final:
                         final = response.report.loudness.integrated_lufs
-                status = Path(f"/proc/{analysis.pid}/status").read_text()
-                hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-                record["service_peak_rss_mb"] = int(hwm.split()[1]) / 1024
+                record["service_peak_rss_mb"] = peak_rss_mb(analysis.pid)
                 return final
             except grpc.RpcError as error:
                 if error.code() != grpc.StatusCode.UNAVAILABLE:
@@ -291,8 +299,9 @@ def worker(name: str, signal: Path, repeats: int) -> None:
         start = time.perf_counter()
         result = run()
         times.append(time.perf_counter() - start)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_rss_mb": rss_mb, "result": repr(result), **record}))
+    print(
+        json.dumps({"times": times, "peak_rss_mb": peak_rss_mb(), "result": repr(result), **record})
+    )
 
 
 # --- driver -----------------------------------------------------------------------------------

@@ -37,18 +37,34 @@ def loudness_array(energy: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 class GatedHistogram:
-    """Loudness values above the -70 LUFS absolute gate, binned with their energies."""
+    """Loudness values above the -70 LUFS absolute gate, binned with their energies.
+
+    `bins` rows: count, sum of energies z, sum of loudness values (float64 keeps counts exact
+    to 2^53). The loudness meter's compiled kernel adds to it with `add_to_bins`.
+    """
 
     def __init__(self) -> None:
-        self.counts = np.zeros(N_BINS, dtype=np.int64)
-        self.energy_sums = np.zeros(N_BINS, dtype=np.float64)
-        self.loudness_sums = np.zeros(N_BINS, dtype=np.float64)
-        self.measured = 0  # every value offered, gated or not
+        self.bins: NDArray[np.float64] = np.zeros((3, N_BINS))
+
+    @property
+    def counts(self) -> NDArray[np.float64]:
+        row: NDArray[np.float64] = self.bins[0]
+        return row
+
+    @property
+    def energy_sums(self) -> NDArray[np.float64]:
+        row: NDArray[np.float64] = self.bins[1]
+        return row
+
+    @property
+    def loudness_sums(self) -> NDArray[np.float64]:
+        row: NDArray[np.float64] = self.bins[2]
+        return row
 
     def add(self, energies: NDArray[np.float64]) -> None:
         """Add block energies z (channel-weighted mean squares); keeps those above -70 LUFS."""
-        self.measured += int(energies.size)
-        _add_to_bins(self.counts, self.energy_sums, self.loudness_sums, energies)
+        for z in energies:
+            add_to_bins(self.bins, float(z))
 
     @property
     def total(self) -> int:
@@ -113,19 +129,14 @@ class GatedHistogram:
 
 
 @njit(cache=True, nogil=True)
-def _add_to_bins(
-    counts: NDArray[np.int64],
-    energy_sums: NDArray[np.float64],
-    loudness_sums: NDArray[np.float64],
-    energies: NDArray[np.float64],
-) -> None:  # pragma: no cover - compiled
-    for z in energies:
-        if z <= 0.0:
-            continue
-        loudness = LOUDNESS_OFFSET + 10.0 * np.log10(z)
-        if loudness <= ABSOLUTE_GATE_LUFS:
-            continue
-        b = min(int((loudness - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU), N_BINS - 1)
-        counts[b] += 1
-        energy_sums[b] += z
-        loudness_sums[b] += loudness
+def add_to_bins(bins: NDArray[np.float64], energy: float) -> None:  # pragma: no cover - compiled
+    """Add one block energy z to a GatedHistogram's bins if it is above the absolute gate."""
+    if energy <= 0.0:
+        return
+    loudness = LOUDNESS_OFFSET + 10.0 * np.log10(energy)
+    if loudness <= ABSOLUTE_GATE_LUFS:
+        return
+    b = min(int((loudness - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU), N_BINS - 1)
+    bins[0, b] += 1.0
+    bins[1, b] += energy
+    bins[2, b] += loudness

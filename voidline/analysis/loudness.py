@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from voidline.analysis.histogram import GatedHistogram, loudness_array, loudness_of
+from voidline.analysis.histogram import LOUDNESS_OFFSET, GatedHistogram, add_to_bins, loudness_of
 from voidline.analysis.kweighting import k_weighting_sos
 from voidline.analysis.report import LoudnessReport
 from voidline.audio.format import AudioFormat
@@ -95,45 +95,65 @@ def _k_weighted_sub_blocks(
 
 
 @njit(cache=True, nogil=True)
-def _slide_windows(
-    sums: NDArray[np.float64],
-    sizes: NDArray[np.float64],
-    ring: NDArray[np.float64],
-    ring_sizes: NDArray[np.float64],
-    first_k: int,
-    momentary: NDArray[np.float64],
-    short_term: NDArray[np.float64],
-) -> None:  # pragma: no cover - compiled
-    """Mean-square energies of the 400 ms and 3 s windows ending at each new sub-block.
+def _energy_loudness(energy: float) -> float:  # pragma: no cover - compiled
+    return LOUDNESS_OFFSET + 10.0 * np.log10(energy) if energy > 0.0 else -np.inf
 
-    New sub-blocks (sums, sizes) enter the circular ring at index k % 300. Each window is
-    summed afresh (40 or 300 additions) rather than kept as a running sum, so no rounding
+
+@njit(cache=True, nogil=True)
+def _update_meters(
+    sums: NDArray[np.float64],
+    ring: NDArray[np.float64],
+    first_k: int,
+    sample_rate_hz: int,
+    meters: NDArray[np.float64],
+    blocks: NDArray[np.float64],
+    short_term: NDArray[np.float64],
+    pair_blocks: NDArray[np.float64],
+    mono_blocks: NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
+    """Advance every meter by the newly completed sub-blocks in `sums`.
+
+    Sub-block k enters the circular ring (the last 300 sub-blocks, columns: the four sums and
+    the sub-block's length in frames) at row k % 300. The 400 ms and 3 s windows ending at it
+    are summed afresh (40 or 300 additions) rather than kept as running sums, so no rounding
     drift builds up over hours and silence after loud audio reads exactly -inf.
-    Rows of windows that have not filled yet are left as they are (callers skip them).
+    meters = [momentary, short-term, max momentary, max short-term] in LUFS. Every 10th
+    sub-block, the 400 ms window is a gating block (BS.1770-5 s2.8: 75 % overlap) and the 3 s
+    window an LRA value (Tech 3342: 10 Hz); they go into their histograms.
     """
     width = ring.shape[0]
     for r in range(sums.shape[0]):
         k = first_k + r
-        ring[k % width, :] = sums[r]
-        ring_sizes[k % width] = sizes[r]
+        row = k % width
+        ring[row, :4] = sums[r]
+        ring[row, 4] = (k + 1) * sample_rate_hz // SUB_BLOCKS_PER_SECOND - (
+            k * sample_rate_hz // SUB_BLOCKS_PER_SECOND
+        )
+        hop = (k + 1) % HOP_SUB_BLOCKS == 0
         for span in (MOMENTARY_SUB_BLOCKS, SHORT_TERM_SUB_BLOCKS):
             if k + 1 < span:
                 continue
-            weighted = left_sum = right_sum = mono_sum = frames = 0.0
+            weighted = left = right = mono = frames = 0.0
             for back in range(span):
                 j = (k - back) % width
                 weighted += ring[j, 0]
-                left_sum += ring[j, 1]
-                right_sum += ring[j, 2]
-                mono_sum += ring[j, 3]
-                frames += ring_sizes[j]
+                left += ring[j, 1]
+                right += ring[j, 2]
+                mono += ring[j, 3]
+                frames += ring[j, 4]
+            loudness = _energy_loudness(weighted / frames)
             if span == MOMENTARY_SUB_BLOCKS:
-                momentary[r, 0] = weighted / frames
-                momentary[r, 1] = left_sum / frames
-                momentary[r, 2] = right_sum / frames
-                momentary[r, 3] = mono_sum / frames
+                meters[0] = loudness
+                meters[2] = max(meters[2], loudness)
+                if hop:
+                    add_to_bins(blocks, weighted / frames)
+                    add_to_bins(pair_blocks, (left + right) / frames)
+                    add_to_bins(mono_blocks, mono / frames)
             else:
-                short_term[r] = weighted / frames
+                meters[1] = loudness
+                meters[3] = max(meters[3], loudness)
+                if hop:
+                    add_to_bins(short_term, weighted / frames)
 
 
 @dataclass
@@ -161,22 +181,15 @@ class LoudnessMeter:
         self.frames = 0
         self.sub_blocks = 0  # completed 10 ms sub-blocks
         self._partial = np.zeros(4)  # sums of the sub-block in progress
-        # The last 300 completed sub-blocks (sums and sizes), circular, indexed by k % 300.
-        self._ring = np.zeros((SHORT_TERM_SUB_BLOCKS, 4))
-        self._ring_sizes = np.zeros(SHORT_TERM_SUB_BLOCKS)
-        self.momentary_lufs = -math.inf
-        self.short_term_lufs = -math.inf
-        self.max_momentary_lufs = -math.inf
-        self.max_short_term_lufs = -math.inf
+        # The last 300 completed sub-blocks (four sums and the length in frames), circular.
+        self._ring = np.zeros((SHORT_TERM_SUB_BLOCKS, 5))
+        # Momentary, short-term, max momentary, max short-term (LUFS).
+        self._meters = np.full(4, -math.inf)
         self.blocks = GatedHistogram()  # 400 ms gating blocks: integrated loudness
         self.short_term = GatedHistogram()  # 3 s values at 10 Hz: loudness range
         self._pair_blocks = GatedHistogram()  # L+R as two channels, for mono compatibility
         self._mono_blocks = GatedHistogram()  # (L+R)/2 on both loudspeakers
         self._channel_energy = np.zeros(2)  # K-weighted sums of squares of L and R
-
-    def _boundary(self, k: int) -> int:
-        """First frame of sub-block k: floor(k * fs / 100), exact for any integer rate."""
-        return k * self.sample_rate_hz // SUB_BLOCKS_PER_SECOND
 
     def push(self, x: NDArray[np.float64]) -> None:
         """Measure the next frames, shape (n, channels)."""
@@ -201,37 +214,46 @@ class LoudnessMeter:
         )
         self.frames += n
         if ks.size:
-            sizes = np.diff(np.r_[self._boundary(self.sub_blocks), ends + start]).astype(np.float64)
-            self._complete(sums, sizes)
+            self._complete(sums)
 
-    def _complete(self, sums: NDArray[np.float64], sizes: NDArray[np.float64]) -> None:
+    def _complete(self, sums: NDArray[np.float64]) -> None:
         """Update every meter with newly completed sub-blocks."""
-        first_k = self.sub_blocks
-        n = sums.shape[0]
-        self.sub_blocks += n
         self._channel_energy += sums[:, (_LEFT, _RIGHT)].sum(axis=0)
-        momentary = np.empty((n, 4))
-        short_term = np.empty(n)
-        _slide_windows(sums, sizes, self._ring, self._ring_sizes, first_k, momentary, short_term)
-        k = first_k + np.arange(n)  # index of each new sub-block
+        _update_meters(
+            sums,
+            self._ring,
+            self.sub_blocks,
+            self.sample_rate_hz,
+            self._meters,
+            self.blocks.bins,
+            self.short_term.bins,
+            self._pair_blocks.bins,
+            self._mono_blocks.bins,
+        )
+        self.sub_blocks += sums.shape[0]
 
-        ready = k >= MOMENTARY_SUB_BLOCKS - 1
-        if ready.any():
-            loudness = loudness_array(momentary[ready, _WEIGHTED])
-            self.momentary_lufs = float(loudness[-1])
-            self.max_momentary_lufs = max(self.max_momentary_lufs, float(loudness.max()))
-            gating = momentary[ready & ((k + 1) % HOP_SUB_BLOCKS == 0)]
-            self.blocks.add(gating[:, _WEIGHTED])
-            if self._pair is not None:
-                self._pair_blocks.add(gating[:, _LEFT] + gating[:, _RIGHT])
-                self._mono_blocks.add(gating[:, _MONO])
+    @property
+    def momentary_lufs(self) -> float:
+        return float(self._meters[0])
 
-        ready = k >= SHORT_TERM_SUB_BLOCKS - 1
-        if ready.any():
-            loudness = loudness_array(short_term[ready])
-            self.short_term_lufs = float(loudness[-1])
-            self.max_short_term_lufs = max(self.max_short_term_lufs, float(loudness.max()))
-            self.short_term.add(short_term[ready & ((k + 1) % HOP_SUB_BLOCKS == 0)])
+    @property
+    def short_term_lufs(self) -> float:
+        return float(self._meters[1])
+
+    @property
+    def max_momentary_lufs(self) -> float:
+        return float(self._meters[2])
+
+    @property
+    def max_short_term_lufs(self) -> float:
+        return float(self._meters[3])
+
+    @property
+    def gating_blocks(self) -> int:
+        """400 ms blocks measured so far (before gating): one per 100 ms once 400 ms is in."""
+        if self.sub_blocks < MOMENTARY_SUB_BLOCKS:
+            return 0
+        return (self.sub_blocks - MOMENTARY_SUB_BLOCKS) // HOP_SUB_BLOCKS + 1
 
     # --- results -------------------------------------------------------------------------
 
@@ -271,7 +293,7 @@ class LoudnessMeter:
             max_momentary_lufs=self.max_momentary_lufs,
             max_short_term_lufs=self.max_short_term_lufs,
             relative_gate_lufs=gate,
-            gating_blocks=self.blocks.measured,
+            gating_blocks=self.gating_blocks,
             gated_blocks=gated,
         )
 

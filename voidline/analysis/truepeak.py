@@ -85,6 +85,14 @@ def _max_interpolated(
     return best
 
 
+@njit(cache=True, nogil=True)
+def _abs_max(samples: NDArray[np.float64]) -> float:  # pragma: no cover - compiled
+    largest = 0.0
+    for value in samples:
+        largest = max(largest, abs(value))
+    return largest
+
+
 def _to_db(amplitude: float) -> float:
     return 20.0 * math.log10(amplitude) if amplitude > 0 else -math.inf
 
@@ -108,8 +116,11 @@ class TruePeakMeter:
         """Measure the next frames, shape (n, channels)."""
         if self._flushed:
             raise RuntimeError("TruePeakMeter.push after flush()")
-        np.maximum(self._sample_peak, np.abs(x).max(axis=0), out=self._sample_peak)
-        self._interpolate(np.concatenate([self._history, x.T], axis=1))
+        buffer = np.concatenate([self._history, x.T], axis=1)  # one contiguous row per channel
+        fresh = self._history.shape[1]
+        for c in range(buffer.shape[0]):
+            self._sample_peak[c] = max(self._sample_peak[c], _abs_max(buffer[c, fresh:]))
+        self._interpolate(buffer)
 
     def flush(self) -> None:
         """End of stream: interpolate up to the last sample (the signal is silent afterwards)."""
@@ -124,7 +135,7 @@ class TruePeakMeter:
             if windows:
                 floor = max(self._true_peak[c], self._sample_peak[c])
                 self._true_peak[c] = _max_interpolated(
-                    np.ascontiguousarray(buffer[c]), self._phases, self._gain_bound, floor
+                    buffer[c], self._phases, self._gain_bound, floor
                 )
         self._history = buffer[:, windows:].copy()
 
