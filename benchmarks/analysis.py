@@ -304,6 +304,69 @@ def worker(name: str, signal: Path, repeats: int) -> None:
     )
 
 
+# --- true-peak accuracy ------------------------------------------------------------------------
+
+
+def reference_true_peak_db(x: NDArray[np.float64]) -> float:
+    """32x oversampled true peak with a 64-tap-per-phase interpolator: the yardstick."""
+    from voidline.analysis.truepeak import interpolation_phases
+
+    phases = interpolation_phases(32, 64, 8.0)
+    best = float(np.abs(x).max())
+    for channel in x.T:
+        padded = np.concatenate([np.zeros(31), channel, np.zeros(31)])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 64)
+        for start in range(0, windows.shape[0], 1 << 16):
+            best = max(best, float(np.abs(windows[start : start + (1 << 16)] @ phases.T).max()))
+    return 20 * np.log10(best)
+
+
+def ffmpeg_true_peak_db(wav: Path) -> float | None:
+    if shutil.which("ffmpeg") is None:
+        return None
+    command = ["ffmpeg", "-nostats", "-hide_banner", "-i", str(wav)]
+    command += ["-filter_complex", "ebur128=peak=true", "-f", "null", "-"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    summary = out[out.rindex("True peak:") :]
+    return float(summary.split("Peak:")[1].split()[0])
+
+
+def true_peak_accuracy(workdir: Path) -> None:
+    """Broadband noise: how far below a 32x reference each meter reads (0 is perfect)."""
+    import pyebur128
+
+    from voidline.analysis.truepeak import TruePeakMeter
+
+    fs = 48000
+    x = np.random.default_rng(42).standard_normal((fs * 10, 2)) * 0.25
+    wav = workdir / "noise.wav"
+    sf.write(wav, x.astype(np.float32), fs, subtype="FLOAT")
+    x = x.astype(np.float32).astype(np.float64)
+    reference = reference_true_peak_db(x)
+    readings: dict[str, float | None] = {}
+    for label, precise in (
+        ("voidline standard (4x, 32 taps/phase)", False),
+        ("voidline high precision (16x, 48 taps/phase)", True),
+    ):
+        meter = TruePeakMeter(fs, 2, high_precision=precise)
+        meter.push(x)
+        meter.flush()
+        readings[label] = max(meter.true_peak_dbtp())
+    state = pyebur128.R128State(2, fs, pyebur128.MeasurementMode.MODE_TRUE_PEAK)
+    state.add_frames(np.ascontiguousarray(x).ravel(), x.shape[0])
+    peak = max(pyebur128.get_true_peak(state, c) for c in range(2))
+    readings["libebur128 (4x, 49-tap filter)"] = 20 * np.log10(peak)
+    readings["ffmpeg ebur128 (prints 0.1 dB steps)"] = ffmpeg_true_peak_db(wav)
+    print("### True peak on broadband noise (10 s, stereo, 48 kHz)\n")
+    print(f"32x reference: {reference:.3f} dBTP\n")
+    print("| meter | dBTP | error vs 32x |")
+    print("|---|---|---|")
+    for label, value in readings.items():
+        if value is not None:
+            print(f"| {label} | {value:.3f} | {value - reference:+.3f} dB |")
+    print()
+
+
 # --- driver -----------------------------------------------------------------------------------
 
 
@@ -358,7 +421,7 @@ def main() -> None:
             x = np.load(path, mmap_mode="r")
             fs = int(path.stem.rsplit("_", 1)[-1])
             duration = x.shape[0] / fs
-            print(f"## {label} ({duration:.1f} s, {x.shape[1]} ch, {fs} Hz)\n")
+            print(f"### {label} ({duration:.1f} s, {x.shape[1]} ch, {fs} Hz)\n")
             print("| contender | median s | real-time factor | vs libebur128 | peak RSS MB |")
             print("|---|---|---|---|---|")
             rows = {}
@@ -400,6 +463,7 @@ def main() -> None:
                     f"({(remote / inproc - 1) * 100:+.0f} %)."
                 )
             print()
+        true_peak_accuracy(workdir)
         for name, text in WORKERS.items():
             print(f"- {name}: {text}")
 
