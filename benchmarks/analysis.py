@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -318,7 +319,7 @@ def reference_true_peak_db(x: NDArray[np.float64]) -> float:
         windows = np.lib.stride_tricks.sliding_window_view(padded, 64)
         for start in range(0, windows.shape[0], 1 << 16):
             best = max(best, float(np.abs(windows[start : start + (1 << 16)] @ phases.T).max()))
-    return 20 * np.log10(best)
+    return 20 * math.log10(best)
 
 
 def ffmpeg_true_peak_db(wav: Path) -> float | None:

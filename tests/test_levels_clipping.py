@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 from numpy.typing import NDArray
 
+from voidline.analysis.accumulators import Histogram
 from voidline.analysis.clipping import MAX_REPORTED_EVENTS, ClippingDetector
-from voidline.analysis.levels import Histogram, LevelMeter
+from voidline.analysis.levels import LevelMeter
 from voidline.analysis.report import ClippingReport
 from voidline.audio.format import Encoding
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from voidline.analysis.levels import Histogram
+from voidline.analysis.accumulators import Histogram
 from voidline.analysis.report import SpectrumReport
 from voidline.analysis.spectrum import (
     MEL_BANDS,

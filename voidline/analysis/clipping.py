@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from voidline.analysis.levels import BlockBatcher
+from voidline.analysis.accumulators import BlockBatcher
 from voidline.analysis.report import ClippingEvent, ClippingReport
 
 IntArray = NDArray[np.int64]

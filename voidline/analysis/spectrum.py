@@ -38,7 +38,7 @@ from numba import njit
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from voidline.analysis.levels import CompensatedSum, Histogram
+from voidline.analysis.accumulators import CompensatedSum, Histogram
 from voidline.analysis.report import SpectrumReport
 
 FloatArray = NDArray[np.float64]

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from voidline.analysis.levels import CompensatedSum, Histogram
+from voidline.analysis.accumulators import CompensatedSum, Histogram
 from voidline.analysis.report import NEG_INF, StereoReport
 
 FloatArray = NDArray[np.float64]
