@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
 
+from tests.chunking import chunkings
 from voidline.analysis.accumulators import Histogram
 from voidline.analysis.clipping import MAX_REPORTED_EVENTS, ClippingDetector
 from voidline.analysis.levels import LevelMeter
@@ -24,20 +24,6 @@ Frames = NDArray[np.float64]
 def sine(freq: float, amplitude: float, seconds: float, fs: int = FS) -> Frames:
     t = np.arange(round(seconds * fs)) / fs
     return amplitude * np.sin(2 * np.pi * freq * t)
-
-
-def chunkings(x: Frames, fs: int = FS, seed: int = 0) -> Iterator[list[Frames]]:
-    """The same audio as one chunk, as 100 ms chunks, and as random chunks of 1 frame to 1 s."""
-    yield [x]
-    hop = fs // 10
-    yield [x[i : i + hop] for i in range(0, len(x), hop)]
-    rng = np.random.default_rng(seed)
-    chunks, i = [], 0
-    while i < len(x):
-        size = int(rng.integers(1, 64)) if rng.random() < 0.3 else int(rng.integers(1, fs + 1))
-        chunks.append(x[i : i + size])
-        i += size
-    yield chunks
 
 
 def peak_dbfs(x: Frames) -> list[float]:

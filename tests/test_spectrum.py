@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from tests.chunking import chunkings
 from voidline.analysis.accumulators import Histogram
 from voidline.analysis.report import SpectrumReport
 from voidline.analysis.spectrum import (
@@ -21,18 +22,6 @@ from voidline.analysis.spectrum import (
 
 FS = 48_000
 Frames = NDArray[np.float64]
-
-
-def chunkings(x: Frames, seed: int) -> list[list[Frames]]:
-    """The same audio as one chunk, as 100 ms chunks, and as random chunks of 1 frame to 1 s."""
-    rng = np.random.default_rng(seed)
-    random_chunks, i = [], 0
-    while i < len(x):
-        size = int(rng.integers(1, 64)) if rng.random() < 0.3 else int(rng.integers(1, FS + 1))
-        random_chunks.append(x[i : i + size])
-        i += size
-    hop = FS // 10
-    return [[x], [x[i : i + hop] for i in range(0, len(x), hop)], random_chunks]
 
 
 def shaped_noise(seconds: float, slope_db_per_octave: float, seed: int) -> NDArray[np.float64]:

@@ -115,17 +115,17 @@ class StreamingAnalyzer:
             start = stop
 
     def live(self) -> LiveLoudness:
-        m = self.loudness.live()
+        meter = self.loudness
         return LiveLoudness(
             stream_time_s=self.seconds_processed,
-            momentary_lufs=m.momentary_lufs,
-            momentary_ready=m.momentary_ready,
-            short_term_lufs=m.short_term_lufs,
-            short_term_ready=m.short_term_ready,
-            integrated_lufs=m.integrated_lufs,
-            max_momentary_lufs=m.max_momentary_lufs,
-            max_short_term_lufs=m.max_short_term_lufs,
-            loudness_range_lu=m.loudness_range_lu,
+            momentary_lufs=meter.momentary_lufs,
+            momentary_ready=meter.momentary_ready,
+            short_term_lufs=meter.short_term_lufs,
+            short_term_ready=meter.short_term_ready,
+            integrated_lufs=meter.integrated()[0],
+            max_momentary_lufs=meter.max_momentary_lufs,
+            max_short_term_lufs=meter.max_short_term_lufs,
+            loudness_range_lu=meter.loudness_range()[0],
             true_peak_dbtp=max(self.peaks.true_peak_dbtp(), default=float("-inf")),
             sample_peak_dbfs=max(self.peaks.sample_peak_dbfs(), default=float("-inf")),
         )

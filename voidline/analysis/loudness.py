@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -156,18 +155,6 @@ def _update_meters(
                     add_to_bins(short_term, weighted / frames)
 
 
-@dataclass
-class LoudnessLive:
-    momentary_lufs: float
-    momentary_ready: bool
-    short_term_lufs: float
-    short_term_ready: bool
-    integrated_lufs: float
-    max_momentary_lufs: float
-    max_short_term_lufs: float
-    loudness_range_lu: float
-
-
 class LoudnessMeter:
     """K-weighted, gated loudness of a stream of frames (full scale 1.0)."""
 
@@ -269,17 +256,15 @@ class LoudnessMeter:
             return 0.0, -math.inf, -math.inf
         return high - low, low, high
 
-    def live(self) -> LoudnessLive:
-        return LoudnessLive(
-            momentary_lufs=self.momentary_lufs,
-            momentary_ready=self.sub_blocks >= MOMENTARY_SUB_BLOCKS,
-            short_term_lufs=self.short_term_lufs,
-            short_term_ready=self.sub_blocks >= SHORT_TERM_SUB_BLOCKS,
-            integrated_lufs=self.integrated()[0],
-            max_momentary_lufs=self.max_momentary_lufs,
-            max_short_term_lufs=self.max_short_term_lufs,
-            loudness_range_lu=self.loudness_range()[0],
-        )
+    @property
+    def momentary_ready(self) -> bool:
+        """True once a full 400 ms window has been measured."""
+        return self.sub_blocks >= MOMENTARY_SUB_BLOCKS
+
+    @property
+    def short_term_ready(self) -> bool:
+        """True once a full 3 s window has been measured."""
+        return self.sub_blocks >= SHORT_TERM_SUB_BLOCKS
 
     def report(self) -> LoudnessReport:
         integrated, gate, gated = self.integrated()
