@@ -181,6 +181,12 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return int(line.split()[1]) / 1024
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time a process has used so far (all its threads), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -252,10 +258,16 @@ def run_gateway(x: NDArray[np.float32], fs: int, record: dict[str, float]) -> Ca
     def run() -> object:
         for _ in range(600):  # the gateway folds backend health in: wait until it serves
             try:
+                before = [cpu_seconds(p) for p in (analysis.pid, gateway.pid, "self")]
                 final = None
                 for response in stub.StreamAnalyze(requests(), metadata=[("x-api-key", key)]):
                     if response.is_final:
                         final = response.report.loudness.integrated_lufs
+                after = [cpu_seconds(p) for p in (analysis.pid, gateway.pid, "self")]
+                for name, start, end in zip(
+                    ("service", "gateway", "client"), before, after, strict=True
+                ):
+                    record[f"{name}_cpu_s"] = end - start  # the last timed run's
                 record["service_peak_rss_mb"] = peak_rss_mb(analysis.pid)
                 return final
             except grpc.RpcError as error:
@@ -459,9 +471,12 @@ def main() -> None:
             if "voidline full" in rows and "voidline via gateway" in rows:
                 inproc = statistics.median(rows["voidline full"]["times"])
                 remote = statistics.median(rows["voidline via gateway"]["times"])
+                row = rows["voidline via gateway"]
                 print(
                     f"\nGateway path vs in-process: {remote / inproc:.2f}x the time "
-                    f"({(remote / inproc - 1) * 100:+.0f} %)."
+                    f"({(remote / inproc - 1) * 100:+.0f} %). CPU seconds in the last gateway-path "
+                    f"run: service {row['service_cpu_s']:.2f}, gateway {row['gateway_cpu_s']:.2f}, "
+                    f"client {row['client_cpu_s']:.2f} (in-process analysis: {inproc:.2f} wall)."
                 )
             print()
         true_peak_accuracy(workdir)

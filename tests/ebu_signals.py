@@ -46,6 +46,25 @@ def true_peak_case(fs: int, freq: float, amplitude: float, phase_deg: float) -> 
     return np.stack([x, x], axis=1)
 
 
+def inter_sample_case(fs: int, offset: int) -> NDArray[np.float64]:
+    """Tech 3341 cases 20-23: an fs/6 sine at 0.5 with one period of fs/4 at 1.0 in it, made at
+    4 fs, low-passed below the target Nyquist and decimated with sample offset 0-3. The peak of
+    the burst falls between samples differently for each offset; a true-peak meter must read
+    0 dBTP (+0.2/-0.4) for all four."""
+    from scipy.signal import firwin, oaconvolve
+
+    up = 4
+    n = 3 * fs * up
+    x = 0.5 * np.sin(2 * np.pi * (fs / 6) * np.arange(n) / (fs * up))
+    period = 4 * up  # one period of fs/4 at the 4x rate
+    start = (n // 2) // (6 * up) * (6 * up)  # at a zero crossing of the fs/6 sine
+    x[start : start + period] = np.sin(2 * np.pi * np.arange(period) / period)
+    lowpass = firwin(511, 0.9 / up, window=("kaiser", 10.0))
+    y = oaconvolve(x, lowpass, mode="same")[offset::up][: 3 * fs]
+    y = faded(y, fs)
+    return np.stack([y, y], axis=1)
+
+
 def case_6_surround(fs: int) -> NDArray[np.float64]:
     """Tech 3341 case 6: 5.0 channels L, R, C, Ls, Rs at -28, -28, -24, -30, -30 dBFS, 20 s."""
     return np.stack([sine(fs, 20, level) for level in (-28, -28, -24, -30, -30)], axis=1)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from numpy.typing import NDArray
 
-from tests.ebu_signals import TRUE_PEAK_CASES, true_peak_case
+from tests.ebu_signals import TRUE_PEAK_CASES, inter_sample_case, true_peak_case
 from voidline.analysis.truepeak import TruePeakMeter, interpolation_phases
 
 EBU_DIR = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "ebu-loudness-v05"
@@ -39,6 +39,16 @@ def test_tech3341_true_peak_cases(case: int, fs: int, high_precision: bool) -> N
     assert expected - 0.4 <= measured <= expected + 0.2
     # This meter is far inside the tolerance on pure tones.
     assert measured == pytest.approx(expected, abs=0.05)
+
+
+@pytest.mark.parametrize("high_precision", [False, True])
+@pytest.mark.parametrize("fs", [44100, 48000, 96000])
+def test_tech3341_inter_sample_cases_20_to_23(fs: int, high_precision: bool) -> None:
+    readings = [true_peak(inter_sample_case(fs, offset), fs, high_precision) for offset in range(4)]
+    for measured in readings:
+        assert -0.4 <= measured <= 0.2
+    # The burst's position between samples must hardly matter.
+    assert max(readings) - min(readings) < 0.1
 
 
 def test_phase_zero_reproduces_the_input_and_dc_gain_is_unity() -> None:

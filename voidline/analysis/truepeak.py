@@ -26,10 +26,15 @@ BLOCK_WINDOWS = 256
 
 
 def _oversampling(sample_rate_hz: int, high_precision: bool) -> tuple[int, int, float]:
-    """(oversampling factor, taps per phase, Kaiser beta) for a rate and mode."""
+    """(oversampling factor, taps per phase, Kaiser beta) for a rate and mode.
+
+    BS.1770-5 Annex 2 asks for at least 4x at 48 kHz; we keep 4x (16x in high precision) up
+    to 192 kHz and halve it above, where the audio band is a small part of the spectrum.
+    """
     if high_precision:
-        return (16, 48, 8.0) if sample_rate_hz < 96_000 else (8, 48, 8.0)
-    return (4, 32, 8.0) if sample_rate_hz < 96_000 else (2, 32, 8.0)
+        return (16, 48, 8.0) if sample_rate_hz < 192_000 else (8, 48, 8.0)
+    # Annex 2 allows 2x from 96 kHz, but a 24 kHz burst at 96 kHz then under-reads by 0.5 dB.
+    return (4, 32, 8.0) if sample_rate_hz < 192_000 else (2, 32, 8.0)
 
 
 def interpolation_phases(factor: int, taps: int, beta: float) -> NDArray[np.float64]:
