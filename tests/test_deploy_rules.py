@@ -1,0 +1,118 @@
+"""deploy/prometheus/voidline-rules.yml: well formed, and every metric it names is real."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.auth import KeyRing
+from gateway.server import Gateway
+from gateway.settings import GatewaySettings
+from services.analysis.server import build_runtime
+from services.analysis.settings import AnalysisSettings
+from tests.support.servers import BackgroundRuntime
+from voidline.v1 import analysis_pb2, analysis_pb2_grpc, audio_pb2
+
+RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "voidline-rules.yml"
+KEY = "vl_rules_test_key"
+IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def rules() -> list[dict[str, Any]]:
+    document = yaml.safe_load(RULES.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """Exported metric names an expression reads (recorded series contain colons: skipped)."""
+    return {
+        token
+        for token in IDENTIFIER.findall(expr)
+        if ":" not in token and token.startswith(("grpc_server_", "voidline_"))
+    }
+
+
+def exported_names(metrics_url: str) -> set[str]:
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+@pytest.fixture(scope="module")
+def exported() -> Iterator[set[str]]:
+    """The series a real analysis service and gateway export after a good and a refused call."""
+    analysis = build_runtime(AnalysisSettings(drain_pause_s=0.0, grace_s=1.0))
+    with BackgroundRuntime(analysis) as backend:
+        settings = GatewaySettings(
+            backends=(f"voidline.v1.AnalysisService={backend.address}",),
+            drain_pause_s=0.0,
+            grace_s=1.0,
+            health_interval_s=0.05,
+        )
+        gateway = Gateway(settings, KeyRing().with_plain_key(KEY))
+        with (
+            BackgroundRuntime(
+                gateway.runtime, on_ready=gateway.on_ready, on_stop=gateway.close
+            ) as front,
+            grpc.insecure_channel(front.address) as channel,
+        ):
+            stub = analysis_pb2_grpc.AnalysisServiceStub(channel)
+            pcm = (0.1 * np.sin(np.arange(48000) * 0.05)).astype("<f4")
+            config = analysis_pb2.AnalysisConfig(
+                format=audio_pb2.AudioFormat(
+                    encoding=audio_pb2.SAMPLE_ENCODING_PCM_F32LE,
+                    sample_rate_hz=48000,
+                    channel_count=1,
+                )
+            )
+            requests = [
+                analysis_pb2.StreamAnalyzeRequest(config=config),
+                analysis_pb2.StreamAnalyzeRequest(audio=audio_pb2.AudioChunk(data=pcm.tobytes())),
+            ]
+            list(stub.StreamAnalyze(iter(requests), metadata=[("x-api-key", KEY)], timeout=60))
+            with pytest.raises(grpc.RpcError):
+                list(stub.StreamAnalyze(iter(requests), metadata=[("x-api-key", "wrong")]))
+            assert backend.metrics_url and front.metrics_url
+            yield exported_names(backend.metrics_url) | exported_names(front.metrics_url)
+
+
+def test_every_rule_is_complete() -> None:
+    names = set()
+    for rule in rules():
+        assert rule["expr"].strip()
+        name = rule.get("alert") or rule.get("record")
+        assert name and name not in names, f"rule name missing or repeated: {name}"
+        names.add(name)
+        if "alert" in rule:
+            assert rule["labels"]["severity"] in ("page", "ticket"), name
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
+
+
+def test_every_metric_the_rules_read_is_exported(exported: set[str]) -> None:
+    read = set().union(*(metric_names_in(rule["expr"]) for rule in rules()))
+    assert read, "the rules read no Voidline metric"
+    missing = sorted(read - exported)
+    assert not missing, f"rules name metrics no process exports: {missing}"
+
+
+def test_promtool_accepts_the_rules() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    result = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
