@@ -23,6 +23,7 @@ ABSOLUTE_GATE_LUFS = -70.0
 BIN_WIDTH_LU = 0.01
 TOP_LUFS = 30.0  # above any real programme: 8 channels at full scale read about +15 LUFS
 N_BINS = round((TOP_LUFS - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU)
+LOWER_EDGES = ABSOLUTE_GATE_LUFS + BIN_WIDTH_LU * np.arange(N_BINS)
 LOUDNESS_OFFSET = -0.691  # BS.1770-5 equation (2): L = -0.691 + 10 log10(z)
 
 
@@ -73,8 +74,7 @@ class GatedHistogram:
 
     def _bins_above(self, gate_lufs: float) -> NDArray[np.bool_]:
         """Bins whose values lie above the gate; the straddling bin goes by its mean loudness."""
-        lower_edges = ABSOLUTE_GATE_LUFS + BIN_WIDTH_LU * np.arange(N_BINS)
-        above = lower_edges >= gate_lufs
+        above = gate_lufs <= LOWER_EDGES
         straddle = math.floor((gate_lufs - ABSOLUTE_GATE_LUFS) / BIN_WIDTH_LU)
         if 0 <= straddle < N_BINS and self.counts[straddle] > 0:
             mean = self.loudness_sums[straddle] / self.counts[straddle]
