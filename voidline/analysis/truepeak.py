@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 BLOCK_WINDOWS = 256
 
 
-def _oversampling(sample_rate_hz: int, high_precision: bool) -> tuple[int, int, float]:
+def oversampling_plan(sample_rate_hz: int, high_precision: bool) -> tuple[int, int, float]:
     """(oversampling factor, taps per phase, Kaiser beta) for a rate and mode.
 
     BS.1770-5 Annex 2 asks for at least 4x at 48 kHz; we keep 4x (16x in high precision) up
@@ -74,7 +74,7 @@ def _max_over_windows(
 
 
 @njit(cache=True, fastmath=True, nogil=True)
-def _max_interpolated(
+def max_interpolated(
     samples: NDArray[np.float64], phases: NDArray[np.float64], gain_bound: float, best: float
 ) -> float:  # pragma: no cover - compiled
     """Like _max_over_windows, skipping blocks of windows that cannot beat `best`."""
@@ -106,7 +106,7 @@ class TruePeakMeter:
     """Per-channel true peak and sample peak of a stream of frames (full scale 1.0)."""
 
     def __init__(self, sample_rate_hz: int, channels: int, high_precision: bool = False) -> None:
-        factor, taps, beta = _oversampling(sample_rate_hz, high_precision)
+        factor, taps, beta = oversampling_plan(sample_rate_hz, high_precision)
         self.oversampling_factor = factor
         self._phases = interpolation_phases(factor, taps, beta)
         self._gain_bound = float(np.abs(self._phases).sum(axis=1).max())
@@ -139,7 +139,7 @@ class TruePeakMeter:
         for c in range(buffer.shape[0]):
             if windows:
                 floor = max(self._true_peak[c], self._sample_peak[c])
-                self._true_peak[c] = _max_interpolated(
+                self._true_peak[c] = max_interpolated(
                     buffer[c], self._phases, self._gain_bound, floor
                 )
         self._history = buffer[:, windows:].copy()

@@ -36,12 +36,20 @@ Where no limiting is needed the gain is exactly 1.0, so untouched passages are b
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from voidline.analysis.truepeak import TruePeakMeter, interpolation_phases
+from voidline.analysis.truepeak import (
+    interpolation_phases,
+    max_interpolated,
+    oversampling_plan,
+)
 from voidline.dsp.biquad import as_frames, check_sample_rate
 from voidline.errors import InvalidInputError
 
@@ -58,6 +66,8 @@ MAX_PASSES = 3  # limiter passes before the static trim
 CEILING_RANGE_DBTP = (-20.0, 0.0)
 LOOKAHEAD_RANGE_MS = (0.5, 20.0)
 RELEASE_RANGE_MS = (5.0, 2000.0)
+DEFAULT_LOOKAHEAD_MS = 1.5
+DEFAULT_RELEASE_MS = 100.0
 
 # Adaptive release (see `_release`): after isolated transients the release is
 # FAST_RELEASE_RATIO times the given one; after limiting sustained for about SUSTAIN_MS or
@@ -68,23 +78,52 @@ MEMORY_MS = 1000.0
 REDUCTION_FLOOR = 1e-9  # a reduction below this (-9e-9 dB) is treated as none
 
 
+def _parallel(jobs: list[Callable[[], float]]) -> list[float]:
+    """Run compiled, GIL-free jobs on up to one thread per CPU core; their results in order."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def _halves(n: int, step: int) -> list[tuple[int, int]]:
+    """[0, n) cut in two at a multiple of step (one piece when n is short)."""
+    middle = (n // 2) // step * step
+    return [(0, middle), (middle, n)] if 0 < middle < n else [(0, n)]
+
+
 def _segment_peaks(channels: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
     """Peak |value| of the band-limited signal on each interval [n, n + 1], max over channels.
 
     channels: shape (channels, frames), one contiguous row each. The result has one value per
     frame; the last interval runs into the silence after the signal. Values that cannot exceed
-    `threshold` may be under-read (see `_interval_peaks`).
+    `threshold` may be under-read (see `_interval_peaks`). Each channel's two halves run in
+    parallel (cut at a block boundary, so the blocks and the result are as in one run).
     """
     taps = DETECTION_TAPS
     phases = interpolation_phases(DETECTION_FACTOR, taps, DETECTION_BETA)
     gain_bound = float(np.abs(phases).sum(axis=1).max())
     n_channels, frames = channels.shape
-    peaks = np.zeros(frames)
+    per_channel = np.zeros((n_channels, frames))
+    jobs: list[Callable[[], float]] = []
     for c in range(n_channels):
         # Window n - 1 (for the point 1/F before sample n) must exist for n = 0, and window
         # n + 1 for the last interval: one more zero on each side than the meter uses.
         padded = np.concatenate([np.zeros(taps // 2), channels[c], np.zeros(taps // 2 + 1)])
-        _interval_peaks(padded, phases, gain_bound, threshold, peaks)
+        for start, stop in _halves(frames, BLOCK):
+            jobs.append(
+                partial(
+                    _interval_peaks,
+                    padded[start : stop + taps + 1],
+                    phases,
+                    gain_bound,
+                    threshold,
+                    per_channel[c, start:stop],
+                )
+            )
+    _parallel(jobs)
+    peaks: NDArray[np.float64] = per_channel.max(axis=0, initial=0.0)
     return peaks
 
 
@@ -95,8 +134,8 @@ def _interval_peaks(
     gain_bound: float,
     threshold: float,
     peaks: NDArray[np.float64],
-) -> None:  # pragma: no cover - compiled
-    """peaks[n] = max(peaks[n], peak of |x(t)| for t in [n, n + 1]).
+) -> float:  # pragma: no cover - compiled
+    """peaks[n] = max(peaks[n], peak of |x(t)| for t in [n, n + 1]); returns 0.0.
 
     x(t) is sampled on the oversampled grid: row k of `grid` holds t = n + (k - 1) / F for
     k = 0 .. F + 2, i.e. one grid point either side of the interval too. The grid can miss the
@@ -124,6 +163,7 @@ def _interval_peaks(
         else:
             for n in range(start, stop):
                 peaks[n] = max(peaks[n], abs(padded[n + half]), abs(padded[n + half + 1]))
+    return 0.0
 
 
 @njit(cache=True, fastmath=True, nogil=True)
@@ -220,8 +260,10 @@ def _release(
     for i in range(n):
         if adaptive:
             s = 1.0 + rise * (s - 1.0) if held[i] > 0.0 else fall * s
-            tau = slow * (FAST_RELEASE_RATIO + (1.0 - FAST_RELEASE_RATIO) * s)
-            coeff = math.exp(-1.0 / tau)
+            coeff = 0.0  # the exp is costly and moot while no reduction is decaying
+            if r > 0.0:
+                tau = slow * (FAST_RELEASE_RATIO + (1.0 - FAST_RELEASE_RATIO) * s)
+                coeff = math.exp(-1.0 / tau)
         else:
             coeff = fixed_coeff
         r *= coeff
@@ -268,8 +310,8 @@ def limiter_gain(
     x: ArrayLike,
     fs: int,
     ceiling_dbtp: float = -1.0,
-    lookahead_ms: float = 1.5,
-    release_ms: float = 100.0,
+    lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+    release_ms: float = DEFAULT_RELEASE_MS,
     adaptive_release: bool = True,
 ) -> NDArray[np.float64]:
     """One pass of the gain computer (steps 1-5 of the module docstring): shape (frames,).
@@ -284,6 +326,11 @@ def limiter_gain(
     return _gain(frames, fs, ceiling, lookahead, release, adaptive_release)
 
 
+def target_peak(ceiling_dbtp: float) -> float:
+    """The linear peak the gain computer aims at: SAFETY_MARGIN_DB below the ceiling."""
+    return float(10.0 ** ((ceiling_dbtp - SAFETY_MARGIN_DB) / 20.0))
+
+
 def _gain(
     frames: NDArray[np.float64],
     fs: int,
@@ -292,14 +339,34 @@ def _gain(
     release_ms: float,
     adaptive: bool,
 ) -> NDArray[np.float64]:
-    target = 10.0 ** ((ceiling_dbtp - SAFETY_MARGIN_DB) / 20.0)
-    peaks = _segment_peaks(np.ascontiguousarray(frames.T), target)
+    target = target_peak(ceiling_dbtp)
+    peaks = _segment_peaks(np.ascontiguousarray(frames.T), target)  # step 1
+    return gain_from_peaks(peaks, 1.0, fs, ceiling_dbtp, lookahead_ms, release_ms, adaptive)
+
+
+def gain_from_peaks(
+    peaks: NDArray[np.float64],
+    scale: float,
+    fs: int,
+    ceiling_dbtp: float,
+    lookahead_ms: float,
+    release_ms: float,
+    adaptive: bool,
+) -> NDArray[np.float64]:
+    """Steps 2-5 for the signal `scale` times the one whose segment peaks are `peaks`.
+
+    The peak detector is linear, so the peaks of a scaled signal are the scaled peaks: a
+    caller that tries several input gains (loudness matching) detects the peaks once. The
+    peaks must be exact above target / scale (see `_segment_peaks`); `peaks` is not changed.
+    """
+    target = target_peak(ceiling_dbtp)
     # Step 2: a sample's gain scales the intervals on both sides of it.
-    peaks[1:] = np.maximum(peaks[1:], peaks[:-1])
-    reduction = np.zeros_like(peaks)  # 1 - required gain
-    over = peaks > target
-    reduction[over] = 1.0 - target / peaks[over]
-    del peaks, over
+    pair = peaks * scale
+    pair[1:] = np.maximum(pair[1:], pair[:-1])
+    reduction = np.zeros_like(pair)  # 1 - required gain
+    over = pair > target
+    reduction[over] = 1.0 - target / pair[over]
+    del pair, over
     window = max(2, round(lookahead_ms * fs / 1000.0))  # K + 1 samples
     held = _lookahead_max(reduction, window)  # step 3
     released = _release(held, float(fs), release_ms, adaptive)  # step 4
@@ -307,6 +374,11 @@ def _gain(
     smoothed = _moving_average(_moving_average(released, first), window - first + 1)  # step 5
     gain: NDArray[np.float64] = 1.0 - smoothed
     return gain
+
+
+def segment_peaks(x: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
+    """Step 1 for x (frames, channels): per-interval true peaks, exact above `threshold`."""
+    return _segment_peaks(np.ascontiguousarray(x.T), threshold)
 
 
 def _validated(x: ArrayLike, fs: int) -> NDArray[np.float64]:
@@ -318,19 +390,38 @@ def _validated(x: ArrayLike, fs: int) -> NDArray[np.float64]:
 
 
 def true_peak_dbtp(x: NDArray[np.float64], fs: int) -> float:
-    """Largest true peak over channels with the analysis service's 16x meter, dBTP."""
-    meter = TruePeakMeter(fs, x.shape[1], high_precision=True)
-    meter.push(x)
-    meter.flush()
-    return max(meter.true_peak_dbtp())
+    """Largest true peak over channels with the analysis service's 16x meter, dBTP.
+
+    The same interpolation as `TruePeakMeter(fs, channels, high_precision=True)` after one
+    push and a flush (every window over the signal with taps/2 - 1 zeros either side), and
+    the same result; channels and halves of the signal run in parallel.
+    """
+    if x.shape[0] == 0:
+        return -math.inf
+    factor, taps, beta = oversampling_plan(fs, high_precision=True)
+    phases = interpolation_phases(factor, taps, beta)
+    gain_bound = float(np.abs(phases).sum(axis=1).max())
+    # Skipping blocks below the floor is exact for the maximum, so every job starts from the
+    # largest sample of any channel (Annex 2 reports max(true peak, sample peak) anyway).
+    floor = float(np.abs(x).max())
+    zeros = np.zeros(taps // 2 - 1)
+    jobs: list[Callable[[], float]] = []
+    for c in range(x.shape[1]):
+        padded = np.concatenate([zeros, x[:, c], zeros])
+        windows = padded.shape[0] - taps + 1
+        for start, stop in _halves(windows, 1):
+            window_samples = padded[start : stop + taps - 1]
+            jobs.append(partial(max_interpolated, window_samples, phases, gain_bound, floor))
+    peak = max(_parallel(jobs), default=floor)
+    return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
 
 
 def limit_with_gain(
     x: ArrayLike,
     fs: int,
     ceiling_dbtp: float = -1.0,
-    lookahead_ms: float = 1.5,
-    release_ms: float = 100.0,
+    lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+    release_ms: float = DEFAULT_RELEASE_MS,
     adaptive_release: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """`limit`, also returning the gain applied to every frame, shape (frames,)."""
@@ -338,31 +429,54 @@ def limit_with_gain(
     ceiling = _check_range("ceiling_dbtp", ceiling_dbtp, CEILING_RANGE_DBTP, "dBTP")
     lookahead = _check_range("lookahead_ms", lookahead_ms, LOOKAHEAD_RANGE_MS, "ms")
     release = _check_range("release_ms", release_ms, RELEASE_RANGE_MS, "ms")
+    out, gain, _ = checked_limit(frames, fs, ceiling, lookahead, release, adaptive_release)
+    return out, gain
+
+
+def checked_limit(
+    frames: NDArray[np.float64],
+    fs: int,
+    ceiling_dbtp: float,
+    lookahead_ms: float,
+    release_ms: float,
+    adaptive: bool,
+    first_gain: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float | None]:
+    """Steps 6-7 on validated frames: (output, gain, output true peak in dBTP or None).
+
+    first_gain: the first pass's gain when the caller already has it (`gain_from_peaks`).
+    The true peak is the 16x meter's reading of the output, returned so that callers need
+    not measure it again; None when it was not measured (pass-through, static trim).
+    """
     if frames.shape[0] == 0:
-        return frames.copy(), np.ones(0)
-    aim = ceiling
-    for _ in range(MAX_PASSES):
-        gain = _gain(frames, fs, aim, lookahead, release, adaptive_release)
+        return frames.copy(), np.ones(0), None
+    aim = ceiling_dbtp
+    for attempt in range(MAX_PASSES):
+        if attempt or first_gain is None:
+            gain = _gain(frames, fs, aim, lookahead_ms, release_ms, adaptive)
+        else:
+            gain = first_gain
         if gain.min() == 1.0:  # nothing to limit: bit-exact pass-through
-            return frames.copy(), gain
+            return frames.copy(), gain, None
         out = frames * gain[:, None]
-        excess = true_peak_dbtp(out, fs) - ceiling
+        peak = true_peak_dbtp(out, fs)
+        excess = peak - ceiling_dbtp
         if excess <= 0.0:
-            return out, gain
+            return out, gain, peak
         aim -= excess + SAFETY_MARGIN_DB
     # Last resort (not reached in the tests): a static trim by the remaining excess.
     trim = 10.0 ** (-excess / 20.0) * (1.0 - 1e-9)
-    gain *= trim
+    gain = gain * trim  # a new array: never scale a caller's first_gain in place
     out *= trim
-    return out, gain
+    return out, gain, None
 
 
 def limit(
     x: ArrayLike,
     fs: int,
     ceiling_dbtp: float = -1.0,
-    lookahead_ms: float = 1.5,
-    release_ms: float = 100.0,
+    lookahead_ms: float = DEFAULT_LOOKAHEAD_MS,
+    release_ms: float = DEFAULT_RELEASE_MS,
     adaptive_release: bool = True,
 ) -> NDArray[np.float64]:
     """Brickwall-limit x (frames, channels) so its 16x true peak is <= ceiling_dbtp.

@@ -11,10 +11,17 @@ BS.1770-5 Annex 2 with the 16x meter. The search:
    secant step: g += (target - L) / slope, slope = dL/dg from the last two measurements
    (the input itself is the first point, at 0 dB), clamped to [MIN_SLOPE, 1]. Steps are
    capped at MAX_STEP_DB.
-4. Stop within TOLERANCE_LU of the target, after max_iterations limiter runs, or when the
-   target is out of reach: the loudness barely moves any more (slope < MIN_SLOPE) or the
-   gain would exceed the first estimate by more than MAX_EXTRA_GAIN_DB (that much limiting
-   destroys the music). The closest result is returned, with reached = False and a note.
+4. Stop within TOLERANCE_LU of the target, after the allowed runs, or when the target is out
+   of reach: the loudness barely moves any more (slope < MIN_SLOPE) or the gain would exceed
+   the first estimate by more than MAX_EXTRA_GAIN_DB (that much limiting destroys the
+   music). The closest result is returned, with reached = False and a note.
+
+Speed: steps 2-4 first run on a model, the built-in limiter's gain computer without its 16x
+true-peak check. Its peak detector is linear, so the peaks are detected once and every trial
+gain costs only the cheap smoothing steps and one loudness measurement. The given limiter
+then runs at the model's gain; only if its result misses the target does the secant search
+continue with real limiter runs (starting from the model's slope). With the built-in limiter
+the model is its first pass, so one run normally suffices and reuses the model's gain.
 """
 
 from __future__ import annotations
@@ -29,7 +36,17 @@ from numpy.typing import ArrayLike, NDArray
 from voidline.analysis.loudness import LoudnessMeter
 from voidline.audio.format import AudioFormat
 from voidline.dsp.biquad import as_frames, check_sample_rate
-from voidline.dsp.limiter import CEILING_RANGE_DBTP, limit, true_peak_dbtp
+from voidline.dsp.limiter import (
+    CEILING_RANGE_DBTP,
+    DEFAULT_LOOKAHEAD_MS,
+    DEFAULT_RELEASE_MS,
+    checked_limit,
+    gain_from_peaks,
+    limit,
+    segment_peaks,
+    target_peak,
+    true_peak_dbtp,
+)
 from voidline.errors import InvalidInputError
 
 Limiter = Callable[[NDArray[np.float64], int, float], NDArray[np.float64]]
@@ -41,6 +58,8 @@ MIN_SLOPE = 0.05  # LU of loudness per dB of gain below which the target is out 
 MAX_STEP_DB = 12.0
 MAX_EXTRA_GAIN_DB = 20.0
 MAX_ITERATIONS = 20
+MODEL_TOLERANCE_LU = TOLERANCE_LU / 2  # aim the model closer, so the real run lands inside
+PEAK_HEADROOM = 2.0  # detect the model's peaks exactly down to 6 dB below what's needed
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,106 @@ def integrated_lufs(x: NDArray[np.float64], fs: int) -> float:
     return meter.integrated()[0]
 
 
+class _LimiterModel:
+    """The built-in limiter's first pass (`limit` with its defaults) at any input gain.
+
+    The segment peaks of the unscaled input are detected once (again only if a larger gain
+    needs them exact further down); the gain curve for input gain g is then
+    `gain_from_peaks(peaks, g)`, equal to what `limit` computes on the scaled input.
+    """
+
+    def __init__(self, frames: NDArray[np.float64], fs: int, ceiling_dbtp: float) -> None:
+        self.frames = frames
+        self.fs = fs
+        self.ceiling_dbtp = ceiling_dbtp
+        self._peaks: NDArray[np.float64] | None = None
+        self._exact_above = math.inf  # input level above which the peaks are exact
+        self._last: tuple[float, NDArray[np.float64]] | None = None  # (gain dB, curve)
+
+    def gain(self, gain_db: float) -> NDArray[np.float64]:
+        """The limiter gain per frame for the input scaled by gain_db."""
+        if self._last is not None and self._last[0] == gain_db:
+            return self._last[1]
+        scale = 10.0 ** (gain_db / 20.0)
+        needed = target_peak(self.ceiling_dbtp) / scale
+        if self._peaks is None or needed < self._exact_above:
+            self._exact_above = needed / PEAK_HEADROOM
+            self._peaks = segment_peaks(self.frames, self._exact_above)
+        curve = gain_from_peaks(
+            self._peaks,
+            scale,
+            self.fs,
+            self.ceiling_dbtp,
+            DEFAULT_LOOKAHEAD_MS,
+            DEFAULT_RELEASE_MS,
+            True,
+        )
+        self._last = (gain_db, curve)
+        return curve
+
+
+@dataclass
+class _Search:
+    """Outcome of one secant search: the best (gain, loudness), runs made, slope, note."""
+
+    gain: float
+    loudness: float
+    runs: int
+    slope: float
+    note: str
+
+
+def _secant_search(
+    loudness_at: Callable[[float], float],
+    target_lufs: float,
+    ceiling_dbtp: float,
+    gain: float,
+    first_gain: float,
+    previous: tuple[float, float] | None,
+    slope: float,
+    max_runs: int,
+    tolerance: float,
+) -> _Search:
+    """Steps 2-4 of the module docstring from `gain`, with loudness_at(gain) as the limiter.
+
+    previous: the last (gain, loudness) point, or None; slope is then used until two points
+    exist. The closest point wins (the first of equals).
+    """
+    best: tuple[float, float, float] | None = None  # (error, gain, loudness)
+    note = ""
+    runs = 0
+    while runs < max_runs:
+        loudness = loudness_at(gain)
+        runs += 1
+        error = target_lufs - loudness
+        if best is None or abs(error) < best[0]:
+            best = (abs(error), gain, loudness)
+        if abs(error) <= tolerance:
+            break
+        if previous is not None and abs(gain - previous[0]) > 1e-6:
+            slope = (loudness - previous[1]) / (gain - previous[0])
+            if slope < MIN_SLOPE and error > 0:
+                note = (
+                    f"target {target_lufs:g} LUFS is out of reach under a {ceiling_dbtp:g} "
+                    f"dBTP ceiling: more gain no longer raises loudness (best "
+                    f"{best[2]:.2f} LUFS)"
+                )
+                break
+            slope = min(1.0, max(MIN_SLOPE, slope))
+        previous = (gain, loudness)
+        step = max(-MAX_STEP_DB, min(MAX_STEP_DB, error / slope))
+        if gain + step > first_gain + MAX_EXTRA_GAIN_DB:
+            note = (
+                f"target {target_lufs:g} LUFS is out of reach under a {ceiling_dbtp:g} dBTP "
+                f"ceiling without more than {MAX_EXTRA_GAIN_DB:g} dB of limiting (best "
+                f"{best[2]:.2f} LUFS)"
+            )
+            break
+        gain += step
+    assert best is not None  # max_runs >= 1
+    return _Search(best[1], best[2], runs, slope, note)
+
+
 def match_loudness(
     x: ArrayLike,
     fs: int,
@@ -74,8 +193,11 @@ def match_loudness(
     """Gain and limit x (frames, channels) to target_lufs with true peaks <= ceiling_dbtp.
 
     target_lufs: -60 to 0 LUFS. ceiling_dbtp: -20 to 0 dBTP. limiter(x, fs, ceiling_dbtp)
-    must return x limited to the ceiling, same shape. max_iterations: 1-20 limiter runs.
-    Raises InvalidInputError for silent input. Returns the audio and a LoudnessResult.
+    must return x limited to the ceiling, same shape; it makes the returned audio, while the
+    gain search runs on a model of the built-in `limit` (see the module docstring), so a
+    limiter that differs from it may need more runs. max_iterations: 1-20 runs of limiter.
+    Raises InvalidInputError for silent input. Returns the audio and a LoudnessResult
+    (iterations counts the limiter runs).
     """
     check_sample_rate(fs)
     frames = as_frames(x, max_channels=8)
@@ -104,54 +226,76 @@ def match_loudness(
         )
 
     first_gain = target_lufs - input_lufs
-    gain = first_gain
-    # (gain, loudness) of the last run; the input itself is the point at 0 dB.
-    previous: tuple[float, float] | None = (0.0, input_lufs)
-    best: tuple[float, NDArray[np.float64], float, float] | None = None  # (error, y, gain, L)
-    note = ""
-    runs = 0
-    while runs < max_iterations:
-        y = limiter(frames * 10.0 ** (gain / 20.0), fs, ceiling_dbtp)
-        runs += 1
-        loudness = integrated_lufs(y, fs)
-        error = target_lufs - loudness
-        if best is None or abs(error) < best[0]:
-            best = (abs(error), y, gain, loudness)
-        if abs(error) <= TOLERANCE_LU:
-            break
-        slope = 1.0
-        if previous is not None and abs(gain - previous[0]) > 1e-6:
-            slope = (loudness - previous[1]) / (gain - previous[0])
-            if slope < MIN_SLOPE and error > 0:
-                note = (
-                    f"target {target_lufs:g} LUFS is out of reach under a {ceiling_dbtp:g} "
-                    f"dBTP ceiling: more gain no longer raises loudness (best "
-                    f"{best[3]:.2f} LUFS)"
-                )
-                break
-            slope = min(1.0, max(MIN_SLOPE, slope))
-        previous = (gain, loudness)
-        step = max(-MAX_STEP_DB, min(MAX_STEP_DB, error / slope))
-        if gain + step > first_gain + MAX_EXTRA_GAIN_DB:
-            note = (
-                f"target {target_lufs:g} LUFS is out of reach under a {ceiling_dbtp:g} dBTP "
-                f"ceiling without more than {MAX_EXTRA_GAIN_DB:g} dB of limiting (best "
-                f"{best[3]:.2f} LUFS)"
+    model = _LimiterModel(frames, fs, ceiling_dbtp)
+
+    def modelled(gain: float) -> float:
+        scale = 10.0 ** (gain / 20.0)
+        return integrated_lufs(frames * (scale * model.gain(gain))[:, None], fs)
+
+    # The input itself is the first point, at 0 dB.
+    guess = _secant_search(
+        modelled,
+        target_lufs,
+        ceiling_dbtp,
+        first_gain,
+        first_gain,
+        (0.0, input_lufs),
+        1.0,
+        MAX_ITERATIONS,
+        MODEL_TOLERANCE_LU,
+    )
+
+    # The real limiter: keep the closest output (and its true peak, when it was measured).
+    kept: dict[str, tuple[float, NDArray[np.float64], float | None]] = {}
+
+    def limited(gain: float) -> float:
+        scaled = frames * 10.0 ** (gain / 20.0)
+        peak: float | None = None
+        if limiter is limit:  # the model is its first pass: reuse that gain
+            y, _, peak = checked_limit(
+                scaled,
+                fs,
+                ceiling_dbtp,
+                DEFAULT_LOOKAHEAD_MS,
+                DEFAULT_RELEASE_MS,
+                True,
+                first_gain=model.gain(gain),
             )
-            break
-        gain += step
-    assert best is not None  # max_iterations >= 1
-    _, out, applied, loudness = best
+        else:
+            y = limiter(scaled, fs, ceiling_dbtp)
+        loudness = integrated_lufs(y, fs)
+        if "best" not in kept or abs(target_lufs - loudness) < kept["best"][0]:
+            kept["best"] = (abs(target_lufs - loudness), y, peak)
+        return loudness
+
+    # Out of reach for the model: render its best once. Otherwise search on with the real
+    # limiter until it is within tolerance (usually at once).
+    found = _secant_search(
+        limited,
+        target_lufs,
+        ceiling_dbtp,
+        guess.gain,
+        first_gain,
+        None,
+        guess.slope,
+        1 if guess.note else max_iterations,
+        TOLERANCE_LU,
+    )
+    _, out, peak = kept["best"]
+    applied, loudness, runs = found.gain, found.loudness, found.runs
+    note = guess.note or found.note
     reached = abs(target_lufs - loudness) <= TOLERANCE_LU
     if not reached and not note:
         note = (
             f"not within {TOLERANCE_LU:g} LU of {target_lufs:g} LUFS after {runs} limiter "
             f"runs (best {loudness:.2f} LUFS)"
         )
+    if peak is None:
+        peak = true_peak_dbtp(out, fs) if out.shape[0] else -math.inf
     result = LoudnessResult(
         input_lufs=input_lufs,
         output_lufs=loudness,
-        true_peak_dbtp=true_peak_dbtp(out, fs) if out.shape[0] else -math.inf,
+        true_peak_dbtp=peak,
         gain_db=applied,
         iterations=runs,
         reached=reached,

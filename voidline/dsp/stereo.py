@@ -18,6 +18,13 @@ R = M - S):
    all side gains are scaled by a common factor g in [0, 1], found by bisection: the largest
    g (to 1/256) whose output passes. g = 0 always passes: the output is then mono and its
    mono loudness change is 0 dB, never worse than any input's.
+
+   The bisection needs no loudness measurements of its own (see `_MonoChange`): with
+   L = M + g S and R = M - g S and K-weighting linear, a gating block's L and R energies add
+   up to 2 (E_M + g^2 E_S) and its mono energy is 2 E_M, where E_M and E_S are the block's
+   K-weighted mid and side energies. Those are measured once; the chosen output is then
+   checked with the meter itself (and g lowered by 1/256 steps in the unlikely case that
+   rounding put it on the wrong side of the limit).
 """
 
 from __future__ import annotations
@@ -29,7 +36,15 @@ import numpy as np
 import scipy.signal
 from numpy.typing import ArrayLike, NDArray
 
-from voidline.analysis.loudness import LoudnessMeter
+from voidline.analysis.histogram import GatedHistogram
+from voidline.analysis.kweighting import k_weighting_sos
+from voidline.analysis.loudness import (
+    HOP_SUB_BLOCKS,
+    INTEGRATED_RELATIVE_GATE_LU,
+    MOMENTARY_SUB_BLOCKS,
+    SUB_BLOCKS_PER_SECOND,
+    LoudnessMeter,
+)
 from voidline.audio.format import AudioFormat
 from voidline.dsp.biquad import allpass, as_frames, check_sample_rate
 from voidline.dsp.crossover import (
@@ -50,6 +65,45 @@ def mono_loudness_change_db(x: NDArray[np.float64], fs: int) -> float:
     meter = LoudnessMeter(AudioFormat(fs, 2))
     meter.push(x)
     return meter.mono_loudness_change_db()
+
+
+class _MonoChange:
+    """`mono_loudness_change_db` of the stereo pair M + g S, M - g S, for any g.
+
+    The gating blocks are the meter's: 400 ms windows of 10 ms sub-blocks (sub-block k ends
+    at frame (k + 1) fs // 100), one every 10 sub-blocks. Each block's K-weighted mid and
+    side energies are measured once; the pair's block energies follow for any g.
+    """
+
+    def __init__(self, mid: NDArray[np.float64], side: NDArray[np.float64], fs: int) -> None:
+        sos = k_weighting_sos(fs)
+        n = mid.shape[0]
+        edges = np.arange(n * SUB_BLOCKS_PER_SECOND // fs + 1) * fs // SUB_BLOCKS_PER_SECOND
+        sums = []
+        for signal in (mid, side):
+            weighted = scipy.signal.sosfilt(sos, signal)
+            running = np.concatenate([[0.0], np.cumsum(weighted * weighted)])
+            sums.append(np.diff(running[edges]))  # per sub-block
+        sub_m, sub_s = sums
+        # Blocks end at sub-blocks k = 39, 49, 59, ...: sums over 40 sub-blocks and frames.
+        ends = np.arange(MOMENTARY_SUB_BLOCKS, sub_m.shape[0] + 1, HOP_SUB_BLOCKS)
+        cum_m = np.concatenate([[0.0], np.cumsum(sub_m)])
+        cum_s = np.concatenate([[0.0], np.cumsum(sub_s)])
+        starts = ends - MOMENTARY_SUB_BLOCKS
+        frames = (edges[ends] - edges[starts]).astype(np.float64)
+        self._mid = 2.0 * (cum_m[ends] - cum_m[starts]) / frames
+        self._side = 2.0 * (cum_s[ends] - cum_s[starts]) / frames
+        mono = GatedHistogram()
+        mono.add(self._mid)
+        self._mono_lufs = mono.gated_loudness(INTEGRATED_RELATIVE_GATE_LU)[0]
+
+    def __call__(self, g: float) -> float:
+        pair = GatedHistogram()
+        pair.add(self._mid + g * g * self._side)
+        stereo = pair.gated_loudness(INTEGRATED_RELATIVE_GATE_LU)[0]
+        if not math.isfinite(stereo):
+            return 0.0
+        return self._mono_lufs - stereo
 
 
 def _check(
@@ -128,12 +182,16 @@ def widen(
     floor = mono_loudness_change_db(frames, fs) - MAX_MONO_LOSS_DB
     if mono_loudness_change_db(out, fs) >= floor:
         return out
-    # Guard: bisect the common side factor; `low` always passes (0: mono output).
+    # Guard: bisect the common side factor on the model; `low` always passes (0: mono).
+    change = _MonoChange(mid, side, fs)
     low, high = 0.0, 1.0
     for _ in range(GUARD_STEPS):
         g = 0.5 * (low + high)
-        if mono_loudness_change_db(_assemble(mid, side, g, out), fs) >= floor:
+        if change(g) >= floor:
             low = g
         else:
             high = g
-    return _assemble(mid, side, low, out)
+    # The meter has the last word (the model agrees with it to rounding).
+    while mono_loudness_change_db(_assemble(mid, side, low, out), fs) < floor and low > 0.0:
+        low = max(0.0, low - 0.5**GUARD_STEPS)
+    return out
