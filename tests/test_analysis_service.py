@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import queue
-import urllib.request
 from collections.abc import Iterator, Sequence
 
 import grpc
@@ -12,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile
 from numpy.typing import NDArray
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.analysis.server import SERVICE_NAME, build_runtime
 from services.analysis.settings import AnalysisSettings
+from tests.support.metrics import scrape, series
 from tests.support.servers import BackgroundRuntime
 from voidline.v1 import analysis_pb2, analysis_pb2_grpc, audio_pb2
 
@@ -524,34 +523,18 @@ def test_streams_past_the_concurrency_limit_are_refused(
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def _value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
 def test_metrics_show_grpc_and_domain_series(
     server: BackgroundRuntime, stub: analysis_pb2_grpc.AnalysisServiceStub
 ) -> None:
-    before = _samples(server.metrics_url)
+    before = scrape(server.metrics_url)
     _stream(stub, _config(S16, interim=True), [_pcm_bytes(_sine(0.5), S16)])
     with pytest.raises(grpc.RpcError):
         _stream(stub, _config(rate=0), [_GOOD])
     stub.Analyze(analysis_pb2.AnalyzeRequest(config=_config(), data=_GOOD), timeout=CALL_TIMEOUT_S)
-    after = _samples(server.metrics_url)
+    after = scrape(server.metrics_url)
 
     def grew(name: str, by: float, **labels: str) -> None:
-        assert _value(after, name, **labels) - _value(before, name, **labels) == pytest.approx(by)
+        assert series(after, name, **labels) - series(before, name, **labels) == pytest.approx(by)
 
     stream = {"grpc_service": SERVICE_NAME, "grpc_method": "StreamAnalyze"}
     bidi = {**stream, "grpc_type": "bidi_stream"}
@@ -570,4 +553,4 @@ def test_metrics_show_grpc_and_domain_series(
     grew("voidline_analysis_realtime_factor_count", 1, grpc_method="StreamAnalyze")
     # 0.1 s is too short for a gating block: its -inf loudness is not observed.
     grew("voidline_analysis_integrated_lufs_count", 1)
-    assert _value(after, "voidline_analysis_active_streams") == 0
+    assert series(after, "voidline_analysis_active_streams") == 0

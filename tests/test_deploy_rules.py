@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,13 @@ import grpc
 import numpy as np
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import KeyRing
 from gateway.server import Gateway
 from gateway.settings import GatewaySettings
 from services.analysis.server import build_runtime
 from services.analysis.settings import AnalysisSettings
+from tests.support.metrics import scrape
 from tests.support.servers import BackgroundRuntime
 from voidline.v1 import analysis_pb2, analysis_pb2_grpc, audio_pb2
 
@@ -40,14 +39,6 @@ def metric_names_in(expr: str) -> set[str]:
         token
         for token in IDENTIFIER.findall(expr)
         if ":" not in token and token.startswith(("grpc_server_", "voidline_"))
-    }
-
-
-def exported_names(metrics_url: str) -> set[str]:
-    with urllib.request.urlopen(metrics_url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
 
 
@@ -86,7 +77,7 @@ def exported() -> Iterator[set[str]]:
             with pytest.raises(grpc.RpcError):
                 list(stub.StreamAnalyze(iter(requests), metadata=[("x-api-key", "wrong")]))
             assert backend.metrics_url and front.metrics_url
-            yield exported_names(backend.metrics_url) | exported_names(front.metrics_url)
+            yield {name for name, _ in scrape(backend.metrics_url) | scrape(front.metrics_url)}
 
 
 def test_every_rule_is_complete() -> None:

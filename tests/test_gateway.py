@@ -9,7 +9,6 @@ import queue
 import subprocess
 import sys
 import threading
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,6 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth import KeyRing
 from gateway.ratelimit import RateLimiter
@@ -28,6 +26,7 @@ from gateway.server import Gateway
 from gateway.settings import GatewaySettings
 from services.common.config import ServerSettings
 from services.common.server import ServiceRuntime
+from tests.support.metrics import scrape
 from tests.support.servers import BackgroundRuntime, free_port
 from voidline.v1 import analysis_pb2, analysis_pb2_grpc, audio_pb2
 
@@ -173,16 +172,6 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
             return
         done.wait(0.02)
     raise AssertionError(f"timed out waiting until {what}")
-
-
-def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_unary_passthrough_is_byte_identical(

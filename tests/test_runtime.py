@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import threading
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,11 +14,11 @@ import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import logs
 from services.common.config import ServerSettings, load_settings
 from services.common.server import ServiceRuntime
+from tests.support.metrics import scrape, series
 from tests.support.servers import BackgroundRuntime
 from voidline.errors import InvalidInputError
 
@@ -112,23 +111,6 @@ def health_status(channel: grpc.Channel, service: str = "") -> int:
     stub = health_pb2_grpc.HealthStub(channel)
     response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
     return int(response.status)
-
-
-def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """All samples of a /metrics page: (name, labels) -> value."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def series(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_health_is_not_serving_until_ready() -> None:
