@@ -40,6 +40,7 @@ from voidline.dsp.limiter import (
     CEILING_RANGE_DBTP,
     DEFAULT_LOOKAHEAD_MS,
     DEFAULT_RELEASE_MS,
+    RELEASE_RANGE_MS,
     checked_limit,
     gain_from_peaks,
     limit,
@@ -90,10 +91,13 @@ class _LimiterModel:
     `gain_from_peaks(peaks, g)`, equal to what `limit` computes on the scaled input.
     """
 
-    def __init__(self, frames: NDArray[np.float64], fs: int, ceiling_dbtp: float) -> None:
+    def __init__(
+        self, frames: NDArray[np.float64], fs: int, ceiling_dbtp: float, release_ms: float
+    ) -> None:
         self.frames = frames
         self.fs = fs
         self.ceiling_dbtp = ceiling_dbtp
+        self.release_ms = release_ms
         self._peaks: NDArray[np.float64] | None = None
         self._exact_above = math.inf  # input level above which the peaks are exact
         self._last: tuple[float, NDArray[np.float64]] | None = None  # (gain dB, curve)
@@ -113,7 +117,7 @@ class _LimiterModel:
             self.fs,
             self.ceiling_dbtp,
             DEFAULT_LOOKAHEAD_MS,
-            DEFAULT_RELEASE_MS,
+            self.release_ms,
             True,
         )
         self._last = (gain_db, curve)
@@ -189,6 +193,7 @@ def match_loudness(
     ceiling_dbtp: float = -1.0,
     limiter: Limiter = limit,
     max_iterations: int = 4,
+    release_ms: float = DEFAULT_RELEASE_MS,
 ) -> tuple[NDArray[np.float64], LoudnessResult]:
     """Gain and limit x (frames, channels) to target_lufs with true peaks <= ceiling_dbtp.
 
@@ -226,7 +231,12 @@ def match_loudness(
         )
 
     first_gain = target_lufs - input_lufs
-    model = _LimiterModel(frames, fs, ceiling_dbtp)
+    low, high = RELEASE_RANGE_MS
+    if not (math.isfinite(release_ms) and low <= release_ms <= high):
+        raise InvalidInputError(
+            f"release_ms must lie within {low:g} to {high:g} ms, got {release_ms}"
+        )
+    model = _LimiterModel(frames, fs, ceiling_dbtp, release_ms)
 
     def modelled(gain: float) -> float:
         scale = 10.0 ** (gain / 20.0)
@@ -257,7 +267,7 @@ def match_loudness(
                 fs,
                 ceiling_dbtp,
                 DEFAULT_LOOKAHEAD_MS,
-                DEFAULT_RELEASE_MS,
+                release_ms,
                 True,
                 first_gain=model.gain(gain),
             )
