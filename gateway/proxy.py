@@ -15,6 +15,7 @@ the backend call; a backend that ends the call ends the caller's call with the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import grpc
 import grpc.aio
+from grpc._cython import cygrpc  # type: ignore[attr-defined]  # untyped Core bindings
 
 from gateway.auth import API_KEY_METADATA, AUTHORIZATION_METADATA, service_scope
 from services.common import logs
@@ -182,17 +184,29 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
 
         async def streaming_response(request: Any, context: Context) -> AsyncIterator[bytes]:
             await admit(backend.service, context)
-            call = stream_factory(
-                request,
-                timeout=_timeout(context),
-                metadata=outgoing_metadata(context.invocation_metadata()),
-            )
+            options = {
+                "timeout": _timeout(context),
+                "metadata": outgoing_metadata(context.invocation_metadata()),
+            }
+            pump: asyncio.Future[None] | None = None
+            if kind.request_streaming:
+                # Our own pump rather than handing grpc the caller's request iterator: when
+                # the backend ends the call early (a bad config while the caller still sends)
+                # the pump is stopped *before* the caller's call is ended, so no read is in
+                # flight on a finished call (which grpc reports as INTERNAL instead of the
+                # backend's status).
+                call = stream_factory(**options)
+                pump = asyncio.ensure_future(_pump(request, call))
+            else:
+                call = stream_factory(request, **options)
             try:
                 async for response in call:
                     yield response
             except grpc.aio.AioRpcError as error:
+                await _stop(pump)
                 await _relay_error(error, backend, context)
             finally:
+                await _stop(pump)
                 if not call.done():
                     call.cancel()  # the caller went away (or we failed): stop the backend
             context.set_trailing_metadata(_pairs(await call.trailing_metadata()))
@@ -203,6 +217,48 @@ class ProxyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             else grpc.unary_stream_rpc_method_handler
         )
         return handler_factory(streaming_response)
+
+
+async def _pump(requests: AsyncIterator[bytes], call: Any) -> None:
+    """Forward the caller's messages to the backend call, then half-close it.
+
+    A backend may end the call while the caller is still sending (a bad config). grpc.aio's
+    `call.write()` then races the backend's trailers, and when the failed send wins it
+    replaces the status the backend sent with INTERNAL "Internal error from Core"
+    (grpc/grpc#36066; fix pending in grpc/grpc#43486). The gateway must relay the backend's
+    status, so after the first message (sent with the public API, before the backend can
+    have judged anything) messages go through the call's Core object, and a failed send just
+    means "the call has ended": the status Core received stays the call's status.
+    """
+    first = True
+    try:
+        async for message in requests:
+            if first:
+                await call.write(message)
+                first = False
+            elif call.done() or not await _send_keeping_status(call, message):
+                return
+        await call.done_writing()
+    except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
+        return  # the backend call has ended; the reader relays its status
+
+
+async def _send_keeping_status(call: Any, message: bytes) -> bool:
+    """Send one serialized message; False when Core refuses it because the call has ended."""
+    try:
+        await call._cython_call.send_serialized_message(message)
+    except cygrpc.InternalError:
+        return False
+    return True
+
+
+async def _stop(pump: asyncio.Future[None] | None) -> None:
+    """Cancel the pump and wait until it has stopped reading."""
+    if pump is None or pump.done():
+        return
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump
 
 
 def _not_configured(service: str, kind: MethodKind) -> Handler:

@@ -74,6 +74,9 @@ class FakeAnalysis(analysis_pb2_grpc.AnalysisServiceServicer):  # type: ignore[m
         received = 0
         try:
             async for request in request_iterator:
+                if request.audio.data == b"refuse":
+                    # An early error while the client is still sending (a bad config).
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "refused early")
                 if request.audio.data == b"hang":
                     self.stream_hanging.set()
                     await asyncio.Event().wait()  # until the call is cancelled
@@ -216,6 +219,25 @@ def test_bidi_stream_is_relayed_message_by_message(
     decoded = [analysis_pb2.StreamAnalyzeResponse.FromString(m) for m in via_gateway]
     assert [m.progress.received_s for m in decoded[:3]] == [1, 3, 6]
     assert decoded[3].is_final and decoded[3].report.duration_s == 6
+
+
+def test_early_backend_errors_keep_their_status_while_the_client_sends(channel: Any) -> None:
+    """grpc.aio's write() can turn the backend's status into INTERNAL when the backend ends the
+    call while messages are in flight (grpc/grpc#36066); the gateway must not."""
+
+    def messages() -> Iterator[bytes]:
+        refuse = analysis_pb2.StreamAnalyzeRequest(audio=audio_pb2.AudioChunk(data=b"refuse"))
+        yield refuse.SerializeToString()
+        filler = analysis_pb2.StreamAnalyzeRequest(audio=audio_pb2.AudioChunk(data=bytes(65536)))
+        for _ in range(64):
+            yield filler.SerializeToString()
+
+    codes = []
+    for _ in range(30):
+        with pytest.raises(grpc.RpcError) as error:
+            list(channel.stream_stream(STREAM_ANALYZE)(messages(), metadata=key(), timeout=30))
+        codes.append((error.value.code(), error.value.details()))
+    assert set(codes) == {(grpc.StatusCode.INVALID_ARGUMENT, "refused early")}
 
 
 def test_missing_or_wrong_key_is_unauthenticated(channel: Any, gateway: BackgroundRuntime) -> None:

@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from voidline.analysis.analyzer import AnalysisOptions
-from voidline.analysis.report import AnalysisReport, LiveLoudness
+from voidline.analysis.report import (
+    AnalysisReport,
+    ChannelPeak,
+    ClippingEvent,
+    ClippingReport,
+    DynamicsReport,
+    LiveLoudness,
+    LoudnessReport,
+    PeakReport,
+    ScoreReport,
+    SpectrumReport,
+    StereoReport,
+    SubScore,
+)
 from voidline.audio.format import (
     DEFAULT_LAYOUTS,
     MAX_CHANNELS,
@@ -325,3 +338,99 @@ def report_to_proto(report: AnalysisReport) -> analysis_pb2.AnalysisReport:
         features=report.features,
         feature_layout_version=report.feature_layout_version,
     )
+
+
+def _pairs(items: Sequence[analysis_pb2.Percentile]) -> list[tuple[float, float]]:
+    return [(p.percentile, p.value) for p in items]
+
+
+def report_from_proto(message: analysis_pb2.AnalysisReport) -> AnalysisReport:
+    """The API message as the domain report (the inverse of `report_to_proto`).
+
+    Used by services that receive reports from the analysis service over gRPC. Features
+    travel as float32, so they come back rounded to float32.
+    """
+    loud, peaks, dyn = message.loudness, message.peaks, message.dynamics
+    stereo, clip, spec, score = message.stereo, message.clipping, message.spectrum, message.score
+    return AnalysisReport(
+        duration_s=message.duration_s,
+        sample_rate_hz=message.sample_rate_hz,
+        channels=message.channels,
+        channel_roles=tuple(_ROLES[role] for role in message.channel_roles),
+        loudness=LoudnessReport(
+            integrated_lufs=loud.integrated_lufs,
+            loudness_range_lu=loud.loudness_range_lu,
+            loudness_range_low_lufs=loud.loudness_range_low_lufs,
+            loudness_range_high_lufs=loud.loudness_range_high_lufs,
+            loudness_range_stable=loud.loudness_range_stable,
+            max_momentary_lufs=loud.max_momentary_lufs,
+            max_short_term_lufs=loud.max_short_term_lufs,
+            relative_gate_lufs=loud.relative_gate_lufs,
+            gating_blocks=loud.gating_blocks,
+            gated_blocks=loud.gated_blocks,
+        ),
+        peaks=PeakReport(
+            true_peak_dbtp=peaks.true_peak_dbtp,
+            sample_peak_dbfs=peaks.sample_peak_dbfs,
+            oversampling_factor=peaks.oversampling_factor,
+            channels=[
+                ChannelPeak(
+                    true_peak_dbtp=ch.true_peak_dbtp,
+                    sample_peak_dbfs=ch.sample_peak_dbfs,
+                    dc_offset=ch.dc_offset,
+                    crest_factor_db=ch.crest_factor_db,
+                    rms_dbfs=ch.rms_dbfs,
+                )
+                for ch in peaks.channels
+            ],
+        ),
+        dynamics=DynamicsReport(
+            plr_db=dyn.plr_db,
+            crest_factor_db=dyn.crest_factor_db,
+            dynamic_range_db=dyn.dynamic_range_db,
+            short_term_percentiles=_pairs(dyn.short_term_percentiles),
+            short_term_histogram_start_lufs=dyn.short_term_histogram_start_lufs,
+            short_term_histogram=list(dyn.short_term_histogram),
+        ),
+        stereo=StereoReport(
+            is_stereo=stereo.is_stereo,
+            correlation=stereo.correlation,
+            correlation_percentiles=_pairs(stereo.correlation_percentiles),
+            width_db=stereo.width_db,
+            width=stereo.width,
+            balance_db=stereo.balance_db,
+            mono_loudness_change_db=stereo.mono_loudness_change_db,
+        ),
+        clipping=ClippingReport(
+            run_samples=clip.run_samples,
+            event_count=clip.event_count,
+            clipped_samples=clip.clipped_samples,
+            events=[ClippingEvent(e.channel, e.start_s, e.samples) for e in clip.events],
+        ),
+        spectrum=SpectrumReport(
+            mel_band_db=list(spec.mel_band_db),
+            mel_band_center_hz=list(spec.mel_band_center_hz),
+            centroid_hz=spec.centroid_hz,
+            tilt_db_per_octave=spec.tilt_db_per_octave,
+            tonal_balance_deviation_db=spec.tonal_balance_deviation_db,
+            tonal_balance_deviation_per_band_db=list(spec.tonal_balance_deviation_per_band_db),
+        ),
+        score=ScoreReport(
+            voidline_score=score.voidline_score,
+            target_lufs=score.target_lufs,
+            sub_scores=[SubScore(s.name, s.score, s.weight, s.detail) for s in score.sub_scores],
+        ),
+        features=list(message.features),
+        feature_layout_version=message.feature_layout_version,
+    )
+
+
+def audio_format_from_proto(fmt: audio_pb2.AudioFormat) -> tuple[Encoding, AudioFormat | None]:
+    """(encoding, PCM format) of a request's AudioFormat; the format is None for containers.
+
+    Shared with the other services that take audio (mastering): the messages name the field
+    `config.format` as every config spells it.
+    """
+    encoding = _encoding_from_proto(fmt.encoding)
+    roles = _roles_from_proto(list(fmt.channel_roles))
+    return encoding, None if encoding is Encoding.CONTAINER else _pcm_format(fmt, roles)
