@@ -1,0 +1,233 @@
+"""The parameter network (torch) and the differentiable EQ response its training loss uses.
+
+Only training code imports this module; the service runs the exported ONNX graph with
+onnxruntime (`voidline.mastering.inference`), so torch is never a runtime dependency.
+
+The network, as the issue specifies it::
+
+    384 features ─▶ standardise ─▶ Dense 512 ReLU ─▶ Dropout 0.3 ─▶ Dense 256 ReLU
+        ─▶ self-attention block ─▶ Dense 128 ReLU ─▶ Dense 64 ReLU ─▶ Dense 32 sigmoid
+
+Standardisation uses the training split's mean and standard deviation, stored as buffers so
+the exported graph takes raw analysis features. The self-attention block reads the 256-vector
+as 16 tokens of 16 values, runs 4-head self-attention over them (Vaswani et al. 2017,
+"Attention Is All You Need") and adds the result back before a LayerNorm (the post-norm
+residual block of that paper), so it can route information between groups of hidden units.
+The 32 sigmoid outputs lie in [0, 1]; `voidline.mastering.parameters.to_physical` maps them to
+the chain's physical parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from voidline.analysis.features import FEATURE_NAMES
+from voidline.dsp.eq import BAND_CENTRES_HZ, BAND_Q, HIGH_SHELF_HZ, LOW_SHELF_HZ
+from voidline.errors import InvalidInputError
+from voidline.mastering.parameters import BY_NAME, EQ_BAND_NAMES, N_PARAMETERS
+
+N_FEATURES = len(FEATURE_NAMES)
+HIDDEN_SIZES = (512, 256, 128, 64)
+DROPOUT = 0.3
+ATTENTION_TOKENS = 16  # the 256-vector as 16 tokens x 16 values
+ATTENTION_HEADS = 4
+MIN_FEATURE_STD = 1e-3  # floor: a feature constant in the training data must not blow up
+STANDARD_SCORE_LIMIT = 8.0  # clip standardised features: far-out inputs stay bounded
+
+ARCHITECTURE = (
+    f"{N_FEATURES} features (standardised) -> Dense {HIDDEN_SIZES[0]} ReLU -> Dropout {DROPOUT}"
+    f" -> Dense {HIDDEN_SIZES[1]} ReLU -> self-attention ({ATTENTION_TOKENS} tokens x "
+    f"{HIDDEN_SIZES[1] // ATTENTION_TOKENS}, {ATTENTION_HEADS} heads, residual + LayerNorm)"
+    f" -> Dense {HIDDEN_SIZES[2]} ReLU -> Dense {HIDDEN_SIZES[3]} ReLU"
+    f" -> Dense {N_PARAMETERS} sigmoid"
+)
+
+
+class TokenSelfAttention(nn.Module):
+    """Self-attention over a vector cut into tokens: reshape, attend, add, normalise, flatten."""
+
+    def __init__(self, width: int, tokens: int, heads: int) -> None:
+        super().__init__()
+        if width % tokens or (width // tokens) % heads:
+            raise InvalidInputError(
+                f"width {width} must split into {tokens} tokens whose size divides by {heads} heads"
+            )
+        self.tokens = tokens
+        self.token_size = width // tokens
+        self.attention = nn.MultiheadAttention(self.token_size, heads, batch_first=True)
+        self.norm = nn.LayerNorm(self.token_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        # -1 rather than the batch size: the exported graph then needs no shape arithmetic.
+        tokens = hidden.reshape(-1, self.tokens, self.token_size)
+        attended, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+        normed: torch.Tensor = self.norm(tokens + attended)
+        return normed.reshape(-1, self.tokens * self.token_size)
+
+
+class ParameterNetwork(nn.Module):
+    """Raw analysis features (batch, 384) to the 32 chain parameters in [0, 1] (batch, 32)."""
+
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(N_FEATURES))
+        self.register_buffer("feature_std", torch.ones(N_FEATURES))
+        self.dense1 = nn.Linear(N_FEATURES, HIDDEN_SIZES[0])
+        self.dropout = nn.Dropout(DROPOUT)
+        self.dense2 = nn.Linear(HIDDEN_SIZES[0], HIDDEN_SIZES[1])
+        self.attention = TokenSelfAttention(HIDDEN_SIZES[1], ATTENTION_TOKENS, ATTENTION_HEADS)
+        self.dense3 = nn.Linear(HIDDEN_SIZES[1], HIDDEN_SIZES[2])
+        self.dense4 = nn.Linear(HIDDEN_SIZES[2], HIDDEN_SIZES[3])
+        self.output = nn.Linear(HIDDEN_SIZES[3], N_PARAMETERS)
+
+    def set_standardisation(self, features: NDArray[np.float32]) -> None:
+        """Store the mean and floored standard deviation of the training features."""
+        values = np.asarray(features, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != N_FEATURES or values.shape[0] < 1:
+            raise InvalidInputError(
+                f"standardisation needs features of shape (n, {N_FEATURES}), got {values.shape}"
+            )
+        mean = values.mean(axis=0)
+        std = np.maximum(values.std(axis=0), MIN_FEATURE_STD)
+        self.feature_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
+        self.feature_std.copy_(torch.from_numpy(std.astype(np.float32)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        z = (features - self.feature_mean) / self.feature_std
+        z = torch.clamp(z, -STANDARD_SCORE_LIMIT, STANDARD_SCORE_LIMIT)
+        hidden = self.dropout(torch.relu(self.dense1(z)))
+        hidden = torch.relu(self.dense2(hidden))
+        hidden = self.attention(hidden)
+        hidden = torch.relu(self.dense3(hidden))
+        hidden = torch.relu(self.dense4(hidden))
+        return torch.sigmoid(self.output(hidden))
+
+
+# --- the EQ's magnitude response, differentiable ------------------------------------------
+
+RESPONSE_FS_HZ = 44_100
+RESPONSE_POINTS = 64
+
+
+def response_frequencies_hz(points: int = RESPONSE_POINTS) -> NDArray[np.float64]:
+    """Log-spaced frequencies from 20 Hz to 20 kHz where the EQ response is compared."""
+    return np.geomspace(20.0, 20_000.0, points)
+
+
+def _power(
+    c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, cos_w: torch.Tensor, cos_2w: torch.Tensor
+) -> torch.Tensor:
+    """|c0 + c1 z^-1 + c2 z^-2|^2 on the unit circle z = e^{jw} (coefficients broadcast)."""
+    return c0 * c0 + c1 * c1 + c2 * c2 + 2.0 * (c0 * c1 + c1 * c2) * cos_w + 2.0 * c0 * c2 * cos_2w
+
+
+def _column(values: Sequence[float]) -> torch.Tensor:
+    """Per-section constants as a float64 (1, sections, 1) tensor: broadcasts over batch, freq."""
+    return torch.tensor(list(values), dtype=torch.float64).reshape(1, -1, 1)
+
+
+class EqResponse(nn.Module):
+    """Magnitude response in dB of the chain's EQ for a batch of model outputs.
+
+    The same filters as `voidline.dsp.eq.Equalizer` (RBJ cookbook peaking bands with
+    Q = sqrt(2) at BAND_CENTRES_HZ, slope-1 shelves at 80 Hz and 10 kHz), written with torch
+    operations so a loss on the response has gradients with respect to the gains. Each
+    section's power response is |B(e^jw)|^2 / |A(e^jw)|^2, so the a0 normalisation cancels;
+    all ten bands (and both shelves) are evaluated at once as a (batch, sections, freqs)
+    tensor, because a loop of small ops per section costs more than the network's own step.
+    Computed in float64: at 20 Hz, b0 + b1 + b2 is a difference of O(1) numbers of size
+    ~w0^2 ~ 1e-5, which float32 resolves only to about 0.05 dB.
+    """
+
+    cos_w: torch.Tensor
+    cos_2w: torch.Tensor
+    band_low: torch.Tensor
+    band_span: torch.Tensor
+    band_alpha: torch.Tensor
+    band_b1: torch.Tensor
+    shelf_low: torch.Tensor
+    shelf_span: torch.Tensor
+    shelf_sign: torch.Tensor
+    shelf_cos: torch.Tensor
+    shelf_alpha: torch.Tensor
+
+    def __init__(
+        self, freqs_hz: NDArray[np.float64] | None = None, fs: int = RESPONSE_FS_HZ
+    ) -> None:
+        super().__init__()
+        freqs = response_frequencies_hz() if freqs_hz is None else np.asarray(freqs_hz)
+        if freqs.ndim != 1 or not (np.all(freqs > 0.0) and np.all(freqs < fs / 2.0)):
+            raise InvalidInputError(f"response frequencies must lie within 0-{fs / 2:g} Hz")
+        self.fs = fs
+        self.freqs_hz = freqs
+        w = 2.0 * np.pi * freqs / fs
+        self.register_buffer("cos_w", torch.from_numpy(np.cos(w)).reshape(1, 1, -1))
+        self.register_buffer("cos_2w", torch.from_numpy(np.cos(2.0 * w)).reshape(1, 1, -1))
+
+        bands = [BY_NAME[name] for name in EQ_BAND_NAMES]
+        self.band_indices = [spec.index for spec in bands]
+        band_w0 = [2.0 * math.pi * centre / fs for centre in BAND_CENTRES_HZ]
+        self.register_buffer("band_low", _column([spec.low for spec in bands]))
+        self.register_buffer("band_span", _column([spec.high - spec.low for spec in bands]))
+        self.register_buffer("band_alpha", _column([math.sin(w0) / (2 * BAND_Q) for w0 in band_w0]))
+        self.register_buffer("band_b1", _column([-2.0 * math.cos(w0) for w0 in band_w0]))
+
+        shelves = [BY_NAME["low_shelf_db"], BY_NAME["high_shelf_db"]]
+        self.shelf_indices = [spec.index for spec in shelves]
+        shelf_w0 = [2.0 * math.pi * f0 / fs for f0 in (LOW_SHELF_HZ, HIGH_SHELF_HZ)]
+        # The cookbook's high shelf is its low shelf with cos(w0) and the z^-1 terms negated.
+        signs = (1.0, -1.0)
+        self.register_buffer("shelf_low", _column([spec.low for spec in shelves]))
+        self.register_buffer("shelf_span", _column([spec.high - spec.low for spec in shelves]))
+        self.register_buffer("shelf_sign", _column(signs))
+        self.register_buffer(
+            "shelf_cos", _column([s * math.cos(w0) for s, w0 in zip(signs, shelf_w0, strict=True)])
+        )
+        # Shelf slope S = 1 makes the cookbook's alpha sin(w0) / 2 * sqrt(2), whatever the gain.
+        self.register_buffer(
+            "shelf_alpha", _column([math.sin(w0) / 2.0 * math.sqrt(2.0) for w0 in shelf_w0])
+        )
+
+    def _peaking_db(self, unit: torch.Tensor) -> torch.Tensor:
+        gain_db = self.band_low + unit[:, self.band_indices, None] * self.band_span
+        A = torch.pow(10.0, gain_db / 40.0)
+        alpha, b1 = self.band_alpha, self.band_b1
+        numerator = _power(1.0 + alpha * A, b1, 1.0 - alpha * A, self.cos_w, self.cos_2w)
+        denominator = _power(1.0 + alpha / A, b1, 1.0 - alpha / A, self.cos_w, self.cos_2w)
+        return 10.0 * torch.log10(numerator / denominator)
+
+    def _shelf_db(self, unit: torch.Tensor) -> torch.Tensor:
+        gain_db = self.shelf_low + unit[:, self.shelf_indices, None] * self.shelf_span
+        A = torch.pow(10.0, gain_db / 40.0)
+        c, sign = self.shelf_cos, self.shelf_sign
+        root = 2.0 * torch.sqrt(A) * self.shelf_alpha
+        numerator = _power(
+            A * ((A + 1.0) - (A - 1.0) * c + root),
+            sign * 2.0 * A * ((A - 1.0) - (A + 1.0) * c),
+            A * ((A + 1.0) - (A - 1.0) * c - root),
+            self.cos_w,
+            self.cos_2w,
+        )
+        denominator = _power(
+            (A + 1.0) + (A - 1.0) * c + root,
+            sign * -2.0 * ((A - 1.0) + (A + 1.0) * c),
+            (A + 1.0) + (A - 1.0) * c - root,
+            self.cos_w,
+            self.cos_2w,
+        )
+        return 10.0 * torch.log10(numerator / denominator)
+
+    def forward(self, unit_outputs: torch.Tensor) -> torch.Tensor:
+        """(batch, 32) outputs in [0, 1] -> (batch, n_freqs) EQ response in dB, float64."""
+        unit = unit_outputs.to(torch.float64)
+        sections = torch.cat([self._shelf_db(unit), self._peaking_db(unit)], dim=1)
+        return sections.sum(dim=1)
