@@ -1,5 +1,6 @@
-"""End to end: a real `voidline up` (gateway + analysis as separate processes), then the
-`voidline status` and `voidline analyze` commands against it, as a user would run them."""
+"""End to end: a real `voidline up` (gateway, analysis and mastering as separate processes),
+then the `voidline status`, `analyze` and `master` commands against it, as a user would run
+them."""
 
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ def test_up_creates_a_private_key_and_state(up_server: UpProcess) -> None:
     assert key not in (home / state.GATEWAY_KEYS_FILE).read_text()
     up_state = state.read_state(home)
     assert up_state is not None
-    assert {s.name for s in up_state.services} == {"gateway", "analysis"}
+    assert {s.name for s in up_state.services} == {"gateway", "analysis", "mastering"}
     assert (home / state.LOGS_DIR / "analysis.log").exists()
     assert (home / state.LOGS_DIR / "gateway.log").exists()
 
@@ -205,7 +206,7 @@ def test_status_shows_every_service_serving(up_server: UpProcess) -> None:
     result = run_cli("status", "--json", "--home", str(up_server.home))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)
-    assert {s["name"] for s in services} == {"gateway", "analysis"}
+    assert {s["name"] for s in services} == {"gateway", "analysis", "mastering"}
     for s in services:
         assert s["health"] == "SERVING"
         assert state.pid_alive(s["pid"])
@@ -238,6 +239,63 @@ def test_analyze_prints_a_readable_report(up_server: UpProcess, tones: dict[str,
     assert "Voidline score" in result.stdout
 
 
+MASTER_JSON_KEYS = {
+    "job_id",
+    "target_lufs",
+    "ceiling_dbtp",
+    "input",
+    "output",
+    "parameters",
+    "model",
+    "ab_gain_db",
+    "processing_s",
+}
+
+
+def write_mix(path: Path, seconds: float = 8.0) -> None:
+    """A beat, a bass line and noise hats: something with tone and dynamics to master."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    beat = np.exp(-(t % 0.5) * 12.0)
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t) * beat
+    hats = 0.03 * rng.standard_normal((t.size, 2)) * np.exp(-(t % 0.25) * 30)[:, None]
+    sf.write(path, 0.5 * (bass[:, None] + hats), SAMPLE_RATE, subtype="PCM_16")
+
+
+def test_master_json_writes_the_master(up_server: UpProcess, tmp_path: Path) -> None:
+    source, output = tmp_path / "mix.wav", tmp_path / "mix-master.flac"
+    write_mix(source)
+    result = run_cli(
+        "master", str(source), str(output), "--home", str(up_server.home),
+        "--target", "podcast", "--style", "warm", "--intensity", "0.7", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data.keys() >= MASTER_JSON_KEYS
+    assert (data["target_lufs"], data["ceiling_dbtp"]) == (-16.0, -1.0)
+    for side in ("input", "output"):
+        assert data[side].keys() >= {"integrated_lufs", "true_peak_dbtp", "loudness_range_lu"}
+    assert data["output"]["integrated_lufs"] == pytest.approx(-16.0, abs=0.1)
+    assert data["output"]["true_peak_dbtp"] <= -1.0 + 1e-3
+    assert len(data["parameters"]) == 32 and len(data["model"]["sha256"]) == 64
+    info = sf.info(output)
+    assert (info.format, info.subtype, info.samplerate) == ("FLAC", "PCM_24", SAMPLE_RATE)
+    text = run_cli("master", str(source), str(tmp_path / "m.wav"), "--home", str(up_server.home))
+    assert text.returncode == 0, text.stderr
+    assert "A/B gain" in text.stdout and "LUFS" in text.stdout
+
+
+def test_master_bad_flags_fail_clearly(up_server: UpProcess, tmp_path: Path) -> None:
+    source = tmp_path / "mix.wav"
+    write_mix(source, seconds=2.0)
+    home = ("--home", str(up_server.home))
+    remote = run_cli("master", str(source), str(tmp_path / "o.wav"), *home, "--target", "loud")
+    assert remote.returncode == 1 and "unknown target" in remote.stderr
+    assert not (tmp_path / "o.wav").exists()
+    local = run_cli("master", str(source), str(tmp_path / "o.wav"), *home, "--style", "vintage")
+    assert local.returncode == 2 and "unknown --style" in local.stderr
+
+
 def test_wrong_api_key_is_unauthenticated(up_server: UpProcess, tones: dict[str, Path]) -> None:
     result = analyze(up_server, tones["short.wav"], "--api-key", "vl_wrong")
     assert result.returncode == 1
@@ -255,6 +313,8 @@ def test_metrics_count_the_analysis_calls(up_server: UpProcess, tones: dict[str,
     up_state = state.read_state(up_server.home)
     assert up_state is not None
     for service in up_state.services:
+        if service.name not in ("gateway", "analysis"):
+            continue  # other services do not serve AnalysisService
         handled = [
             line
             for line in fetch(service.metrics_url).splitlines()

@@ -31,7 +31,7 @@ EXIT_OK = 0
 EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2
 
-_WIRE_ENCODING = {
+WIRE_ENCODING = {
     Encoding.PCM_S16LE: audio_pb2.SAMPLE_ENCODING_PCM_S16LE,
     Encoding.PCM_S24LE: audio_pb2.SAMPLE_ENCODING_PCM_S24LE,
     Encoding.PCM_F32LE: audio_pb2.SAMPLE_ENCODING_PCM_F32LE,
@@ -57,7 +57,7 @@ def build_config(
     """The stream's first message: the file's format and what to report while streaming."""
     config = analysis_pb2.AnalysisConfig(
         format=audio_pb2.AudioFormat(
-            encoding=_WIRE_ENCODING[source.encoding],
+            encoding=WIRE_ENCODING[source.encoding],
             sample_rate_hz=source.format.sample_rate_hz,
             channel_count=source.format.channels,
         ),

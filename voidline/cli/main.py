@@ -1,4 +1,4 @@
-"""The `voidline` command: `up`, `status` and `analyze`.
+"""The `voidline` command: `up`, `status`, `analyze`, `master` and `train`.
 
 Exit codes: 0 success, 1 a failed call or an unhealthy service, 2 a usage or local input error.
 """
@@ -9,8 +9,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from voidline.cli import master as master_command
 from voidline.cli import state
+from voidline.cli import train as train_command
 from voidline.cli.analyze import analyze, resolve_options
 from voidline.cli.status import status
 from voidline.cli.up import DEFAULT_PORT, up
@@ -76,6 +79,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_gateway(p_analyze)
     _add_home(p_analyze)
+
+    p_master = commands.add_parser("master", help="master an audio file through the gateway")
+    p_master.add_argument("input", help="WAV, FLAC, OGG or MP3 file")
+    p_master.add_argument("output", help="where to write the master")
+    p_master.add_argument(
+        "--target",
+        metavar="NAME|LUFS",
+        help="streaming (default), apple, podcast, broadcast, club, cd, or a LUFS value",
+    )
+    p_master.add_argument("--ceiling", type=float, metavar="DBTP", help="true-peak ceiling, dBTP")
+    p_master.add_argument(
+        "--intensity", type=float, metavar="X", help="0-1: how much of the correction (default 1)"
+    )
+    p_master.add_argument("--style", help="balanced (default), warm, bright, punchy, open")
+    p_master.add_argument("--reference", metavar="REF", help="a reference track to match")
+    p_master.add_argument(
+        "--reference-amount", type=float, metavar="X", help="0-1: how much to match (default 1)"
+    )
+    p_master.add_argument(
+        "--format",
+        choices=sorted(master_command.FORMATS),
+        help="output format (default: from OUT's extension, else wav24)",
+    )
+    p_master.add_argument("--json", action="store_true", help="print one JSON object")
+    p_master.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"API key [env {state.API_KEY_ENV}, else the key `voidline up` saved]",
+    )
+    _add_gateway(p_master)
+    _add_home(p_master)
+
+    train_command.add_parser(commands)
     return parser
 
 
@@ -95,6 +131,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "status":
         return status(state.resolve_home(args.home, env), args.gateway, args.json, env, sys.stdout)
+    if args.command == "train":
+        return train_command.run(args)
+    if args.command == "master":
+        master_options = master_command.resolve_options(
+            gateway=args.gateway,
+            api_key=args.api_key,
+            home=args.home,
+            env=env,
+            source=Path(args.input),
+            output=Path(args.output),
+            target=args.target,
+            ceiling_dbtp=args.ceiling,
+            intensity=args.intensity,
+            style=args.style,
+            reference=Path(args.reference) if args.reference else None,
+            reference_amount=args.reference_amount,
+            output_format=args.format,
+            as_json=args.json,
+        )
+        try:
+            return master_command.master(master_options, sys.stdout, sys.stderr)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return 130
     options = resolve_options(
         path=args.file,
         gateway=args.gateway,

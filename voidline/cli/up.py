@@ -46,11 +46,22 @@ class BackendSpec:
     name: str
     module: str
     grpc_services: tuple[str, ...]
+    # Extra flags, given the home folder and the addresses of the backends started before it.
+    flags: Callable[[Path, Mapping[str, str]], list[str]] = lambda home, addresses: []
 
 
-# The services implemented today; the gateway routes each gRPC service name to its process.
+def _mastering_flags(home: Path, addresses: Mapping[str, str]) -> list[str]:
+    # Before/after reports come from the analysis process; jobs and cache live under home.
+    return [f"--analysis-address={addresses['analysis']}", f"--data-dir={home / 'mastering'}"]
+
+
+# The services implemented today, in start order; the gateway routes each gRPC service name
+# to its process.
 BACKENDS: tuple[BackendSpec, ...] = (
     BackendSpec("analysis", "services.analysis", ("voidline.v1.AnalysisService",)),
+    BackendSpec(
+        "mastering", "services.mastering", ("voidline.v1.MasteringService",), _mastering_flags
+    ),
 )
 
 
@@ -223,9 +234,9 @@ def _summary(children: list[Child], home: Path, key_note: str, default_home: boo
     lines = [f"{READY_MESSAGE}: gateway at {gateway.address}", ""]
     for c in children:
         lines.append(f"  {c.name.ljust(width)}  {c.address:<21}  metrics {c.metrics_url}")
-    example = f"voidline analyze song.wav --gateway {gateway.address}"
-    if not default_home:
-        example += f" --home {home}"
+    flags = f" --gateway {gateway.address}" + ("" if default_home else f" --home {home}")
+    example = f"voidline analyze song.wav{flags}"
+    master_example = f"voidline master song.wav song-master.wav --target streaming{flags}"
     lines += [
         "",
         f"API key: {key_note}",
@@ -233,6 +244,7 @@ def _summary(children: list[Child], home: Path, key_note: str, default_home: boo
         "",
         "Try:",
         f"  {example}",
+        f"  {master_example}",
         "  voidline status" + ("" if default_home else f" --home {home}"),
         "",
         "Press Ctrl-C to stop.",
@@ -296,9 +308,12 @@ def up(
     children: list[Child] = []
     try:
         backend_flags: list[str] = []
+        addresses: dict[str, str] = {}
         for spec in BACKENDS:
-            child = spawn(spec.name, spec.module, [], logs_dir, free_port())
+            flags = spec.flags(home, addresses)
+            child = spawn(spec.name, spec.module, flags, logs_dir, free_port())
             children.append(child)
+            addresses[spec.name] = child.address
             backend_flags += [f"--backend={svc}={child.address}" for svc in spec.grpc_services]
         children.append(
             spawn(

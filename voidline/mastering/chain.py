@@ -53,6 +53,7 @@ from voidline.mastering.parameters import (
 WORKING_LUFS = -18.0  # the level the compressor thresholds refer to
 MIN_SAMPLE_RATE_HZ = 16_000  # the 6 kHz crossover needs fs > 13.3 kHz
 MAX_CHANNELS = 2
+MIN_SECONDS = 0.4  # one 400 ms gating block: anything shorter has no integrated loudness
 
 Progress = Callable[[str, float], None]
 MatchEq = Callable[[NDArray[np.float64]], NDArray[np.float64]]
@@ -118,7 +119,7 @@ class ChainResult:
 
 
 def check_input(audio: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
-    """Validate what the chain accepts: 1-2 channels, >= 16 kHz, finite samples."""
+    """Validate what the chain accepts: 1-2 channels, >= 16 kHz, >= 0.4 s, finite samples."""
     if isinstance(fs, bool) or not isinstance(fs, int) or fs < MIN_SAMPLE_RATE_HZ:
         raise InvalidInputError(
             f"mastering needs a sample rate of at least {MIN_SAMPLE_RATE_HZ} Hz, got {fs}"
@@ -128,6 +129,11 @@ def check_input(audio: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
         raise InvalidInputError(
             f"mastering takes mono or stereo audio; got {frames.shape[-1] if frames.ndim else 0}"
             " channels (downmix to stereo first)"
+        )
+    if frames.shape[0] < MIN_SECONDS * fs:
+        raise InvalidInputError(
+            f"the audio is {frames.shape[0] / fs:.3f} s long; mastering needs at least "
+            f"{MIN_SECONDS:g} s (one BS.1770 gating block) to measure loudness"
         )
     if not np.isfinite(frames).all():
         raise InvalidInputError("the audio holds NaN or infinite samples; send finite PCM")
