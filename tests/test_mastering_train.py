@@ -271,10 +271,29 @@ def test_voidline_train_tiny_builds_trains_and_exports(
     assert card["data"]["recipes"]["examples"] == tiny.n_examples
     assert card["reproduce"].startswith("voidline train --out ")
     assert "--seed 1" in card["reproduce"] and "--examples 12" in card["reproduce"]
+    assert "--dataset" not in card["reproduce"]  # the saved set is only a cache of the recipe
     saved = TrainingSet.load(dataset)
     assert saved.features.shape == (tiny.n_examples, N_FEATURES)
     model = ParameterModel.load(out)
     assert model.predict(saved.features).shape == (tiny.n_examples, N_PARAMETERS)
+
+    # Again from the cached set: nothing is rendered, and the model is the same to the byte.
+    again = tmp_path / "again"
+    code = main(["train", "--tiny", "--seed", "1", "--out", str(again), "--dataset", str(dataset)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "data:" not in captured.err
+    card_again = json.loads((again / CARD_FILE).read_text())
+    assert card_again["files"] == card["files"] and "--dataset" not in card_again["reproduce"]
+    assert card_again["data"]["read_from_cache"]["sha256"] == sha256_file(dataset)
+
+    # A set made for another recipe is part of this model's recipe: the card names it.
+    other = tmp_path / "other"
+    code = main(["train", "--tiny", "--seed", "2", "--out", str(other), "--dataset", str(dataset)])
+    assert code == 0, capsys.readouterr().err
+    card_other = json.loads((other / CARD_FILE).read_text())
+    assert card_other["data"]["source"] == "file"
+    assert f"--dataset {dataset}" in card_other["reproduce"]
 
 
 def test_voidline_train_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:

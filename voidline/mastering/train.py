@@ -779,6 +779,21 @@ def reproduce_command(config: TrainConfig, out_dir: Path, dataset: Path | None =
     return " ".join(parts)
 
 
+def is_built_by(recipes: Sequence[Mapping[str, Any]], config: TrainConfig) -> bool:
+    """Whether a saved set's recipes are exactly `build_dataset`'s for this config.
+
+    Such a file is only a cache of the data the config describes (example i depends on the
+    seed and i alone), so the model card names the config, not the file.
+    """
+    return len(recipes) == config.n_examples and all(
+        recipe.get("index") == i
+        and recipe.get("dataset_seed") == config.seed
+        and recipe.get("generator", {}).get("seconds") == config.seconds
+        and recipe.get("generator", {}).get("fs") == config.fs
+        for i, recipe in enumerate(recipes)
+    )
+
+
 def _display_path(path: Path) -> str:
     """The path relative to the working directory when it lies inside it (portable cards)."""
     resolved = Path(path).resolve()
@@ -797,9 +812,11 @@ def train_and_export(
 ) -> dict[str, Any]:
     """Build (or load) the training set, train, export and write the model card.
 
-    With `dataset`, the training set is read from that .npz file when it exists (its own
-    recipe decides n_examples, seconds and fs) and otherwise built and saved there, so later
-    runs skip the expensive rendering and analysis.
+    With `dataset`, the training set is read from that .npz file when it exists and
+    otherwise built and saved there, so later runs skip the expensive rendering and analysis.
+    A file that `build_dataset` made for this same config is a cache: the card describes the
+    config and its reproduce command builds the data. Any other file becomes part of the
+    recipe (the card names it by sha256 and the command by path).
     """
     # Imported here: the dataset builder renders and analyses audio, which only this needs.
     from voidline.mastering.dataset import (  # type: ignore[import-not-found]
@@ -807,13 +824,22 @@ def train_and_export(
         build_dataset,
     )
 
+    built = {
+        "source": "voidline.mastering.dataset.build_dataset",
+        "n_examples": config.n_examples,
+        "seed": config.seed,
+        "seconds": config.seconds,
+        "fs": config.fs,
+    }
+    foreign_file: Path | None = None  # a set this config does not describe: part of the recipe
     if dataset is not None and Path(dataset).is_file():
         data = TrainingSet.load(dataset)
-        source: dict[str, Any] = {
-            "source": "file",
-            "file": Path(dataset).name,
-            "sha256": sha256_file(Path(dataset)),
-        }
+        cache = {"file": Path(dataset).name, "sha256": sha256_file(Path(dataset))}
+        if is_built_by(data.recipes, config):
+            source: dict[str, Any] = {**built, "read_from_cache": cache}
+        else:
+            source = {"source": "file", **cache}
+            foreign_file = Path(dataset)
     else:
         data = build_dataset(
             config.n_examples,
@@ -826,15 +852,9 @@ def train_and_export(
         if dataset is not None:
             Path(dataset).parent.mkdir(parents=True, exist_ok=True)
             data.save(dataset)
-        source = {
-            "source": "voidline.mastering.dataset.build_dataset",
-            "n_examples": config.n_examples,
-            "seed": config.seed,
-            "seconds": config.seconds,
-            "fs": config.fs,
-        }
+        source = built
     description = {**source, "recipes": summarise_recipes(data.recipes)}
     trained = train(data, config, on_epoch)
     return export_artefacts(
-        trained, out_dir, description, reproduce_command(config, out_dir, dataset)
+        trained, out_dir, description, reproduce_command(config, out_dir, foreign_file)
     )
