@@ -151,6 +151,8 @@ def test_master_through_the_gateway_hits_target_and_ceiling(system: dict[str, An
     stages = [p.stage for p in progress]
     assert stages[0] == "receiving" or stages[0] == "queued"
     assert "analysing" in stages and "loudness" in stages and stages[-1] == "done"
+    assert stages.count("done") == 1  # the chain's own end is not the job's
+    assert stages.index("loudness") < stages.index("encoding") < stages.index("verifying")
     fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions)
 
@@ -196,7 +198,13 @@ def test_same_input_and_settings_come_from_the_cache(system: dict[str, Any]) -> 
     _, again_audio, again = call(system, "Master", requests(config, x, chunk_s=0.37))
     assert again.cached and not first.cached
     assert again_audio == first_audio and again.job_id != first.job_id
-    assert JobLog(Path(system["data_dir"]) / "jobs.sqlite3").get(again.job_id).cached
+    job_log = JobLog(Path(system["data_dir"]) / "jobs.sqlite3")
+    hit, original = job_log.get(again.job_id), job_log.get(first.job_id)
+    assert hit.cached and not original.cached
+    assert hit.result is not None and original.result is not None
+    assert hit.result.keys() == original.result.keys()  # the same fields as a real job
+    for key in ("output_integrated_lufs", "output_true_peak_dbtp", "output_score", "ab_gain_db"):
+        assert hit.result[key] == pytest.approx(original.result[key]), key
     config.skip_cache = True
     _, _, fresh = call(system, "Master", requests(config, x))
     assert not fresh.cached
@@ -315,6 +323,12 @@ def test_bad_input_is_invalid_argument_and_the_service_keeps_serving(
         (pcm_f32_config(np.zeros((FS * 4, 2))), np.zeros((FS * 4, 2)), "silent"),
         (pcm_f32_config(np.full((FS * 4, 2), 1e-6)), np.full((FS * 4, 2), 1e-6), "silent"),
         (pcm_f32_config(np.zeros((FS, 6))), np.zeros((FS, 6)), "mono or stereo"),
+        # Refused from the config, before any audio is processed: MPEG has no 96 kHz.
+        (
+            pcm_f32_config(x, fs=96_000, output_format=mastering_pb2.OUTPUT_FORMAT_MP3),
+            x,
+            "MP3 cannot carry 96000 Hz",
+        ),
     ]
     nan = x.copy()
     nan[1000, 0] = np.nan

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.analysis.convert import audio_format_from_proto
 from services.analysis.convert import report_to_proto as analysis_report_to_proto
-from voidline.audio.encode import OutputFormat
+from voidline.audio.encode import OutputFormat, check_encodable
 from voidline.audio.format import AudioFormat, Encoding
 from voidline.errors import InvalidInputError
 from voidline.mastering.engine import MasteringResult
@@ -138,6 +138,8 @@ def config_from_proto(config: mastering_pb2.MasterConfig, max_reference_bytes: i
     _enum(config.style, STYLES, "config.style", "MasteringStyle")
     _enum(config.output_format, OUTPUT_FORMATS, "config.output_format", "OutputFormat")
     _enum(config.precision, _PRECISIONS, "config.precision", "ModelPrecision")
+    if fmt is not None:  # PCM: refuse an output format that cannot carry the rate up front
+        check_encodable(fmt.sample_rate_hz, OUTPUT_FORMATS[config.output_format])
     return JobConfig(
         encoding=encoding,
         format=fmt,
@@ -200,6 +202,29 @@ def master_report_to_proto(result: MasteringResult) -> mastering_pb2.MasterRepor
             )
         )
     return message
+
+
+def report_metrics(report: mastering_pb2.MasterReport) -> dict[str, Any]:
+    """A report's numbers under the keys of `MasteringResult.metrics` (job-log rows of cache
+    hits, which have no domain result, carry the same fields as the job they repeat)."""
+    inp, out = report.input, report.output
+    return {
+        "target_lufs": report.target_lufs,
+        "input_integrated_lufs": inp.loudness.integrated_lufs,
+        "input_true_peak_dbtp": inp.peaks.true_peak_dbtp,
+        "input_loudness_range_lu": inp.loudness.loudness_range_lu,
+        "output_integrated_lufs": out.loudness.integrated_lufs,
+        "output_true_peak_dbtp": out.peaks.true_peak_dbtp,
+        "output_loudness_range_lu": out.loudness.loudness_range_lu,
+        "output_score": out.score.voidline_score,
+        "input_score": inp.score.voidline_score,
+        "ab_gain_db": report.ab_gain_db,
+        "processing_s": report.processing_s,
+        "output_bytes": report.output_bytes,
+        "excerpt_start_s": report.excerpt_start_s,
+        "excerpt_duration_s": report.excerpt_duration_s,
+        "notes": list(report.notes),
+    }
 
 
 def job_to_proto(record: JobRecord) -> mastering_pb2.GetJobResponse:

@@ -29,6 +29,7 @@ from services.mastering.convert import (
     config_from_proto,
     job_to_proto,
     master_report_to_proto,
+    report_metrics,
 )
 from services.mastering.settings import MasteringServiceSettings
 from voidline.audio.decode import PcmDecoder, decode_container
@@ -464,12 +465,5 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
             {p.name: p.value for p in report.parameters},
             report.model.version,
             report.model.sha256,
-            {
-                "target_lufs": report.target_lufs,
-                "input_integrated_lufs": report.input.loudness.integrated_lufs,
-                "output_integrated_lufs": report.output.loudness.integrated_lufs,
-                "output_true_peak_dbtp": report.output.peaks.true_peak_dbtp,
-                "ab_gain_db": report.ab_gain_db,
-                "output_bytes": report.output_bytes,
-            },
+            report_metrics(report),
         )

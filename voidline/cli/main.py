@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_master.add_argument("--json", action="store_true", help="print one JSON object")
     p_master.add_argument(
+        "--no-cache", action="store_true", help="master again even if an identical job is cached"
+    )
+    p_master.add_argument(
         "--api-key",
         metavar="KEY",
         help=f"API key [env {state.API_KEY_ENV}, else the key `voidline up` saved]",
@@ -149,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reference_amount=args.reference_amount,
             output_format=args.format,
             as_json=args.json,
+            no_cache=args.no_cache,
         )
         try:
             return master_command.master(master_options, sys.stdout, sys.stderr)

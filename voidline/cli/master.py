@@ -65,6 +65,7 @@ class MasterOptions:
     reference_amount: float | None = None
     output_format: str | None = None
     as_json: bool = False
+    no_cache: bool = False  # process even when the service holds an identical job
 
 
 def output_format_name(options: MasterOptions) -> str:
@@ -88,6 +89,7 @@ def build_config(options: MasterOptions, source: AudioSource) -> Any:
             channel_count=source.format.channels,
         ),
         output_format=FORMATS[output_format_name(options)],
+        skip_cache=options.no_cache,
     )
     if options.target is not None:
         try:

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from voidline.analysis.analyzer import StreamingAnalyzer
 from voidline.analysis.report import AnalysisReport
 from voidline.audio.decode import decode_container
-from voidline.audio.encode import OutputFormat, encode
+from voidline.audio.encode import OutputFormat, check_encodable, encode
 from voidline.audio.format import AudioFormat
 from voidline.mastering.chain import ChainSettings, check_input, process
 from voidline.mastering.excerpt import check_excerpt_seconds, loudest_window
@@ -178,6 +178,13 @@ Progress = Callable[[str, float], None]
 _CHAIN_SPAN = (0.2, 0.8)
 
 
+def _chain_progress(report: Progress, stage: str, fraction: float) -> None:
+    """The chain's stages within _CHAIN_SPAN; its own "done" is not the job's, so it is dropped."""
+    if stage != "done":
+        low, high = _CHAIN_SPAN
+        report(stage, low + fraction * (high - low))
+
+
 def _finite_or(value: float, fallback: float) -> float:
     return value if math.isfinite(value) else fallback
 
@@ -210,6 +217,7 @@ class MasteringEngine:
         check_style(settings.style)
         check_intensity(settings.intensity)
         frames = check_input(audio, fs)
+        check_encodable(fs, settings.output_format)  # before the work, not after the chain
         if self.job_log is not None:
             self.job_log.start(job_id, kind, input_sha256, settings.describe())
         try:
@@ -285,7 +293,6 @@ class MasteringEngine:
                 max_cut_db=float(min(curve.min(initial=0.0), 0.0)),
             )
 
-        low, high = _CHAIN_SPAN
         chain = process(
             frames,
             fs,
@@ -293,7 +300,7 @@ class MasteringEngine:
             target_lufs,
             settings.target.ceiling_dbtp,
             match_eq=match_eq,
-            progress=lambda stage, fraction: report(stage, low + fraction * (high - low)),
+            progress=lambda stage, fraction: _chain_progress(report, stage, fraction),
         )
         if not chain.loudness.reached:
             notes.append(chain.loudness.note)

@@ -16,9 +16,11 @@ Profile (`ReferenceProfile.measure`), all in units that do not depend on the sam
 * True peak (BS.1770-5 Annex 2, the 16x meter of `voidline.dsp.limiter.true_peak_dbtp`).
 * Mid and side energy per band of the chain's four bands (`CROSSOVER_HZ`), from the PSD.
 
-A reference at another rate than the input is resampled to the input's rate first
-(`resample_to`, scipy.signal.resample_poly); profiles are comparable anyway, but the spectrum
-above 0.45 fs (`max_frequency_hz`, where anti-alias filters roll off) is not trusted.
+Profiles compare across sample rates, so a reference is measured at its own rate (the
+service stores profiles, not audio, and learns the input's rate only with the input); the
+spectrum above 0.45 fs (`max_frequency_hz`, where anti-alias filters roll off) is not trusted.
+`resample_to` (scipy.signal.resample_poly) measures at another rate instead; a test shows
+both give the same match.
 
 Plan (`plan_match`):
 

@@ -819,7 +819,7 @@ def train_and_export(
     recipe (the card names it by sha256 and the command by path).
     """
     # Imported here: the dataset builder renders and analyses audio, which only this needs.
-    from voidline.mastering.dataset import (  # type: ignore[import-not-found]
+    from voidline.mastering.dataset import (
         TrainingSet,
         build_dataset,
     )
