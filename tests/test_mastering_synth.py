@@ -10,11 +10,14 @@ import pytest
 import scipy.signal
 from numpy.typing import NDArray
 
+from voidline.analysis.spectrum import reference_curve_db
+from voidline.dsp.eq import EqSettings, Equalizer
 from voidline.dsp.limiter import true_peak_dbtp
 from voidline.dsp.loudness_target import integrated_lufs
 from voidline.errors import InvalidInputError
 from voidline.mastering.synth import LOUDNESS_RANGE_LUFS, GeneratedTrack, generate_track
 from voidline.mastering.synth.arrangement import ARRANGEMENTS, STEREO_IMAGES, make_plan
+from voidline.mastering.synth.balance import balance_tone, octave_deviation_db
 from voidline.mastering.synth.drums import kick
 from voidline.mastering.synth.oscillators import phase, resonator_sos, saw, saw_tone
 from voidline.mastering.synth.reverb import reverb
@@ -191,3 +194,36 @@ def test_chords_are_voiced_close_to_the_centre() -> None:
 def test_bad_arguments_are_refused(seed: int, seconds: float, fs: int) -> None:
     with pytest.raises(InvalidInputError):
         generate_track(seed, seconds, fs)
+
+
+def test_tracks_sit_near_the_reference_tonal_balance() -> None:
+    """Mastered targets, not raw mixes: the corrective EQ leaves a few dB of spread around
+    the reference curve between 63 Hz and 8 kHz (6 s: a 2 s track may hold three notes)."""
+    spreads = []
+    for seed in range(4):
+        track = generate_track(seed, 6.0)
+        deviation = octave_deviation_db(track.audio, FS)[1:9]
+        spreads.append(float(np.sqrt(np.mean(deviation**2))))
+        assert len(track.recipe["tonal_balance"]["eq_gains_db"]) == 10
+    assert np.median(spreads) < 4.5 and max(spreads) < 8.0, spreads
+
+
+def test_balance_tone_corrects_most_of_a_bass_bump() -> None:
+    rng = np.random.default_rng(5)
+    white = rng.standard_normal((FS * 4, 2))
+    # Noise shaped to the reference curve (PSD -4.5 dB/octave), then a +9 dB bump at 125 Hz.
+    spectrum = np.fft.rfft(white, axis=0)
+    freqs = np.maximum(np.fft.rfftfreq(white.shape[0], 1.0 / FS), 10.0)
+    spectrum *= (10.0 ** (reference_curve_db(freqs) / 20.0))[:, None]
+    shaped = np.fft.irfft(spectrum, n=white.shape[0], axis=0)
+    bumped = Equalizer(EqSettings(band_gains_db=(0, 0, 9.0, 0, 0, 0, 0, 0, 0, 0)), FS).process(
+        shaped
+    )
+    before = octave_deviation_db(bumped, FS)
+    balanced, details = balance_tone(np.random.default_rng(1), bumped, FS)
+    after = octave_deviation_db(balanced, FS)
+    assert before[2] > 6.0
+    # strength 0.7-1 of the deviation is removed; a house tilt of at most 0.5 dB/octave stays.
+    assert abs(after[2]) < 0.35 * before[2] + 1.0
+    assert np.abs(after[4:9] - before[4:9]).max() < 2.5
+    assert 0.7 <= details["strength"] <= 1.0

@@ -64,9 +64,9 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
 
     The recipe holds the musical plan (tempo_bpm, key, scale, arrangement, structure,
     instruments, patches, stereo_image, wide_bass, pans, levels), what was rendered (per-part
-    details, percussive_share: the drums' share of the mix power), the mastering (target and
-    measured integrated loudness, ceiling) and band_levels_dbfs (per compressor band
-    percentiles of the 10 ms peak level, for placing dynamics degradations).
+    details, percussive_share: the drums' share of the mix power), the mastering (the tonal
+    balance EQ, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
+    compressor band percentiles of the 10 ms peak level, for placing dynamics degradations).
     """
     _check(seed, seconds, fs)
     fs = int(fs)
@@ -80,8 +80,11 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
         "seconds": float(seconds),
         "fs": fs,
         **plan.recipe(),
-        "parts": {k: v for k, v in details.items() if k != "percussive_share"},
+        "parts": {
+            k: v for k, v in details.items() if k not in ("percussive_share", "tonal_balance")
+        },
         "percussive_share": details["percussive_share"],
+        "tonal_balance": details["tonal_balance"],
         "target_lufs": target,
         "integrated_lufs": round(integrated_lufs(audio, fs), 3),
         "ceiling_dbtp": CEILING_DBTP,

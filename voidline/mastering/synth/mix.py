@@ -6,8 +6,9 @@ engineer sets faders by ear. Reverb is one shared send: the parts' sends summed 
 Freeverb-style room of `reverb`, returned with the energy sent into it (wide unless the
 track is mono).
 
-Mastering: a 25 Hz high-pass removes sub-sonic offsets, then a gain brings the mix to its
-target integrated loudness (ITU-R BS.1770-5) and the true-peak limiter
+Mastering: a 25 Hz high-pass removes sub-sonic offsets, a corrective EQ brings the long-term
+spectrum most of the way to the reference tonal balance (`balance`), then a gain brings the
+mix to its target integrated loudness (ITU-R BS.1770-5) and the true-peak limiter
 (`voidline.dsp.limiter.limit`) keeps it at or below -1 dBTP, the ceiling streaming services
 ask for (e.g. AES TD1004, 2021). Limiting lowers the loudness slightly below the target on
 punchy tracks; the recipe records the measured value.
@@ -25,6 +26,7 @@ from voidline.dsp.limiter import limit
 from voidline.dsp.loudness_target import integrated_lufs
 from voidline.mastering.parameters import BAND_NAMES, CROSSOVER_HZ
 from voidline.mastering.synth.arrangement import Plan
+from voidline.mastering.synth.balance import balance_tone
 from voidline.mastering.synth.drums import render_drums
 from voidline.mastering.synth.oscillators import (
     FloatArray,
@@ -148,6 +150,7 @@ def mix_and_master(
     mix = highpassed(mix, 25.0, fs)
     if mono:
         mix[:, 1] = mix[:, 0]
+    mix, details["tonal_balance"] = balance_tone(rng, mix, fs)
     loudness = integrated_lufs(mix, fs)
     mix *= 10.0 ** ((target_lufs - loudness) / 20.0)
     mastered = limit(mix, fs, CEILING_DBTP)
