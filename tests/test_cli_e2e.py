@@ -284,6 +284,14 @@ def test_master_json_writes_the_master(up_server: UpProcess, tmp_path: Path) -> 
     assert text.returncode == 0, text.stderr
     assert "A/B gain" in text.stdout and "LUFS" in text.stdout
 
+    # The same file and settings again: served from the cache, unless --no-cache.
+    home = ("--home", str(up_server.home))
+    again = run_cli("master", str(source), str(tmp_path / "m2.wav"), *home, "--json")
+    fresh = run_cli("master", str(source), str(tmp_path / "m3.wav"), *home, "--json", "--no-cache")
+    assert again.returncode == 0 and fresh.returncode == 0, again.stderr + fresh.stderr
+    assert json.loads(again.stdout)["cached"] and not json.loads(fresh.stdout)["cached"]
+    assert (tmp_path / "m2.wav").read_bytes() == (tmp_path / "m.wav").read_bytes()
+
 
 def test_master_bad_flags_fail_clearly(up_server: UpProcess, tmp_path: Path) -> None:
     source = tmp_path / "mix.wav"

@@ -19,9 +19,17 @@ from gateway.server import Gateway
 from gateway.settings import GatewaySettings
 from services.analysis.server import build_runtime
 from services.analysis.settings import AnalysisSettings
+from services.mastering.server import MasteringRuntime
+from services.mastering.settings import MasteringServiceSettings
 from tests.support.metrics import scrape
 from tests.support.servers import BackgroundRuntime
-from voidline.v1 import analysis_pb2, analysis_pb2_grpc, audio_pb2
+from voidline.v1 import (
+    analysis_pb2,
+    analysis_pb2_grpc,
+    audio_pb2,
+    mastering_pb2,
+    mastering_pb2_grpc,
+)
 
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "voidline-rules.yml"
 KEY = "vl_rules_test_key"
@@ -43,8 +51,9 @@ def metric_names_in(expr: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def exported() -> Iterator[set[str]]:
-    """The series a real analysis service and gateway export after a good and a refused call."""
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
+    """The series real processes (analysis, gateway, mastering) export after a good and a
+    refused call."""
     analysis = build_runtime(AnalysisSettings(drain_pause_s=0.0, grace_s=1.0))
     with BackgroundRuntime(analysis) as backend:
         settings = GatewaySettings(
@@ -77,7 +86,32 @@ def exported() -> Iterator[set[str]]:
             with pytest.raises(grpc.RpcError):
                 list(stub.StreamAnalyze(iter(requests), metadata=[("x-api-key", "wrong")]))
             assert backend.metrics_url and front.metrics_url
-            yield {name for name, _ in scrape(backend.metrics_url) | scrape(front.metrics_url)}
+            exported = {name for name, _ in scrape(backend.metrics_url) | scrape(front.metrics_url)}
+    yield exported | mastering_series(tmp_path_factory.mktemp("mastering"))
+
+
+def mastering_series(data_dir: Path) -> set[str]:
+    """The series a real mastering service exports after a master and a refused call."""
+    settings = MasteringServiceSettings(data_dir=str(data_dir), drain_pause_s=0.0, grace_s=1.0)
+    mastering = MasteringRuntime(settings)
+    with (
+        BackgroundRuntime(mastering.runtime, on_ready=mastering.ready) as service,
+        grpc.insecure_channel(service.address) as channel,
+    ):
+        stub = mastering_pb2_grpc.MasteringServiceStub(channel)
+        t = np.arange(3 * 48000) / 48000
+        pcm = (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t))).astype("<f4")
+        audio_format = audio_pb2.AudioFormat(
+            encoding=audio_pb2.SAMPLE_ENCODING_PCM_F32LE, sample_rate_hz=48000, channel_count=1
+        )
+        chunk = mastering_pb2.MasterRequest(audio=audio_pb2.AudioChunk(data=pcm.tobytes()))
+        good = mastering_pb2.MasterConfig(format=audio_format)
+        list(stub.Master(iter([mastering_pb2.MasterRequest(config=good), chunk]), timeout=120))
+        bad = mastering_pb2.MasterConfig(format=audio_format, target_name="loud")
+        with pytest.raises(grpc.RpcError):
+            list(stub.Master(iter([mastering_pb2.MasterRequest(config=bad), chunk])))
+        assert service.metrics_url
+        return {name for name, _ in scrape(service.metrics_url)}
 
 
 def test_every_rule_is_complete() -> None:

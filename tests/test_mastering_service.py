@@ -101,7 +101,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             analysis_address=analysis.address,
             data_dir=str(data_dir),
             max_concurrent_jobs=4,
-            model_dir=__import__("os").environ.get("TMP_MODEL_DIR", ""),
             drain_pause_s=0.0,
             grace_s=2.0,
         )
@@ -333,10 +332,18 @@ def test_bad_input_is_invalid_argument_and_the_service_keeps_serving(
     nan = x.copy()
     nan[1000, 0] = np.nan
     cases.append((pcm_f32_config(nan), nan, "NaN"))
+
+    def jobs(outcome: str) -> float:
+        text = scrape(system["direct"].metrics_url)
+        return series(text, "voidline_mastering_jobs_total", grpc_method="Master", outcome=outcome)
+
+    rejected_before = jobs("rejected")
     for config, audio, words in cases:
         error = bad_call(system, config, audio)
         assert error.code() == invalid, (words, error.details())
         assert words in (error.details() or ""), error.details()
+    # Counted as the callers' mistakes, not as the service failing.
+    assert jobs("rejected") - rejected_before == len(cases) and jobs("error") == 0
     # The service still serves.
     _, _, report = call(system, "Master", requests(pcm_f32_config(x), x))
     assert abs(report.output.loudness.integrated_lufs + 14.0) <= 0.1

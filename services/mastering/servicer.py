@@ -34,7 +34,7 @@ from services.mastering.convert import (
 from services.mastering.settings import MasteringServiceSettings
 from voidline.audio.decode import PcmDecoder, decode_container
 from voidline.audio.format import Encoding
-from voidline.errors import InvalidInputError, LimitExceededError
+from voidline.errors import InvalidInputError, LimitExceededError, NotFoundError
 from voidline.mastering.cache import ResultCache, cache_key
 from voidline.mastering.engine import (
     Excerpt,
@@ -68,7 +68,7 @@ class MasteringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.jobs = Counter(
             "voidline_mastering_jobs_total",
-            "Mastering jobs finished, by method and outcome (ok, cached, error).",
+            "Mastering jobs finished, by method and outcome (ok, cached, rejected, error).",
             ["grpc_method", "outcome"],
             registry=registry,
         )
@@ -289,6 +289,9 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
         try:
             async for message in self._job(requests, method):
                 yield message
+        except (InvalidInputError, NotFoundError, LimitExceededError):
+            self._metrics.jobs.labels(method, "rejected").inc()  # the caller's to fix
+            raise
         except Exception:
             self._metrics.jobs.labels(method, "error").inc()
             raise
