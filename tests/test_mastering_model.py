@@ -9,9 +9,11 @@ import onnx
 import pytest
 import torch
 
+from voidline.analysis.features import FEATURE_NAMES
 from voidline.dsp.eq import EqSettings, Equalizer
 from voidline.errors import InvalidInputError
 from voidline.mastering.model import (
+    FORMAT_AND_DEFECT_FEATURES,
     MIN_FEATURE_STD,
     N_FEATURES,
     EqResponse,
@@ -70,6 +72,15 @@ def test_standardisation_uses_training_statistics_with_a_floor() -> None:
     np.testing.assert_allclose(network.feature_mean.numpy(), features.mean(axis=0), rtol=1e-5)
     assert network.feature_std[7].item() == pytest.approx(MIN_FEATURE_STD)
     np.testing.assert_allclose(network.feature_std[0].item(), features[:, 0].std(), rtol=1e-5)
+    # A feature constant in training is ignored: any value there gives the same outputs.
+    assert network.feature_scale[7].item() == 0.0 and network.feature_scale[0].item() > 0.0
+    assert set(network.ignored_features) == {FEATURE_NAMES[7], *FORMAT_AND_DEFECT_FEATURES}
+    network.eval()
+    shifted = features[:4].copy()
+    shifted[:, 7] = 1e6
+    with torch.no_grad():
+        same = network(torch.from_numpy(features[:4])), network(torch.from_numpy(shifted))
+    torch.testing.assert_close(same[0], same[1])
     with pytest.raises(InvalidInputError, match="shape"):
         network.set_standardisation(features[:, :10])
 

@@ -9,10 +9,22 @@ The network, as the issue specifies it::
         ─▶ self-attention block ─▶ Dense 128 ReLU ─▶ Dense 64 ReLU ─▶ Dense 32 sigmoid
 
 Standardisation uses the training split's mean and standard deviation, stored as buffers so
-the exported graph takes raw analysis features. The self-attention block reads the 256-vector
-as 16 tokens of 16 values, runs 4-head self-attention over them (Vaswani et al. 2017,
-"Attention Is All You Need") and adds the result back before a LayerNorm (the post-norm
-residual block of that paper), so it can route information between groups of hidden units.
+the exported graph takes raw analysis features. Some features get scale 0, so the network
+ignores them:
+
+* `FORMAT_AND_DEFECT_FEATURES`: the file's format (duration, sample rate, channels) and
+  defects the chain does not act on (DC offset, clipping counts). They say nothing about the
+  tone, dynamics or image the parameters correct, and the synthetic training set barely
+  varies them, so what the network would learn there is noise. Real recordings sit far
+  outside that range (game-music tracks read 260 standard deviations off on DC offset and
+  600-700 on clip rate and duration), which moved their predicted EQ by up to 2 dB.
+* any other feature constant in the training data (std below MIN_FEATURE_STD): nothing to
+  learn from, and its weights would keep their random initial values.
+
+The self-attention block reads the 256-vector as 16 tokens of 16 values, runs 4-head
+self-attention over them (Vaswani et al. 2017, "Attention Is All You Need") and adds the
+result back before a LayerNorm (the post-norm residual block of that paper), so it can route
+information between groups of hidden units.
 The 32 sigmoid outputs lie in [0, 1]; `voidline.mastering.parameters.to_physical` maps them to
 the chain's physical parameters.
 """
@@ -37,7 +49,18 @@ HIDDEN_SIZES = (512, 256, 128, 64)
 DROPOUT = 0.3
 ATTENTION_TOKENS = 16  # the 256-vector as 16 tokens x 16 values
 ATTENTION_HEADS = 4
-MIN_FEATURE_STD = 1e-3  # floor: a feature constant in the training data must not blow up
+MIN_FEATURE_STD = 1e-3  # below this a feature counts as constant in the training data
+FORMAT_AND_DEFECT_FEATURES = frozenset(
+    {
+        "context_duration",
+        "context_sample_rate",
+        "context_channels",
+        "context_clip_events",
+        "dynamics_dc_offset",
+        "dynamics_clip_rate",
+        "dynamics_clipped_per_mille",
+    }
+)
 STANDARD_SCORE_LIMIT = 8.0  # clip standardised features: far-out inputs stay bounded
 
 ARCHITECTURE = (
@@ -76,11 +99,13 @@ class ParameterNetwork(nn.Module):
 
     feature_mean: torch.Tensor
     feature_std: torch.Tensor
+    feature_scale: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("feature_mean", torch.zeros(N_FEATURES))
         self.register_buffer("feature_std", torch.ones(N_FEATURES))
+        self.register_buffer("feature_scale", torch.ones(N_FEATURES))  # 1 / std; 0: ignored
         self.dense1 = nn.Linear(N_FEATURES, HIDDEN_SIZES[0])
         self.dropout = nn.Dropout(DROPOUT)
         self.dense2 = nn.Linear(HIDDEN_SIZES[0], HIDDEN_SIZES[1])
@@ -90,19 +115,31 @@ class ParameterNetwork(nn.Module):
         self.output = nn.Linear(HIDDEN_SIZES[3], N_PARAMETERS)
 
     def set_standardisation(self, features: NDArray[np.float32]) -> None:
-        """Store the mean and floored standard deviation of the training features."""
+        """Store the training features' mean and floored standard deviation; the format and
+        defect features and those constant in the training data get scale 0 (ignored)."""
         values = np.asarray(features, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != N_FEATURES or values.shape[0] < 1:
             raise InvalidInputError(
                 f"standardisation needs features of shape (n, {N_FEATURES}), got {values.shape}"
             )
         mean = values.mean(axis=0)
-        std = np.maximum(values.std(axis=0), MIN_FEATURE_STD)
+        spread = values.std(axis=0)
+        std = np.maximum(spread, MIN_FEATURE_STD)
+        ignored = (spread < MIN_FEATURE_STD) | np.isin(
+            FEATURE_NAMES, list(FORMAT_AND_DEFECT_FEATURES)
+        )
+        scale = np.where(ignored, 0.0, 1.0 / std)
         self.feature_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
         self.feature_std.copy_(torch.from_numpy(std.astype(np.float32)))
+        self.feature_scale.copy_(torch.from_numpy(scale.astype(np.float32)))
+
+    @property
+    def ignored_features(self) -> list[str]:
+        """Names of the features the network ignores (scale 0)."""
+        return [name for name, s in zip(FEATURE_NAMES, self.feature_scale, strict=True) if s == 0]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z = (features - self.feature_mean) / self.feature_std
+        z = (features - self.feature_mean) * self.feature_scale
         z = torch.clamp(z, -STANDARD_SCORE_LIMIT, STANDARD_SCORE_LIMIT)
         hidden = self.dropout(torch.relu(self.dense1(z)))
         hidden = torch.relu(self.dense2(hidden))

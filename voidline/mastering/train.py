@@ -567,6 +567,7 @@ def build_card(
             "shape": ["batch", N_FEATURES],
             "feature_layout_version": FEATURE_LAYOUT_VERSION,
             "feature_names": list(FEATURE_NAMES),
+            "ignored_features": trained.network.ignored_features,
         },
         "outputs": {
             "name": OUTPUT_NAME,
@@ -662,6 +663,10 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
         "do not edit by hand.",
         "",
         f"Architecture: {card['architecture']}.",
+        "",
+        "Features constant in the training data, which the network ignores (scale 0): "
+        + (", ".join(f"`{name}`" for name in card["inputs"]["ignored_features"]) or "none")
+        + ".",
         "",
         "## Files",
         "",

@@ -62,10 +62,10 @@ def _check(seed: int, seconds: float, fs: int) -> None:
 def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> GeneratedTrack:
     """A mastered stereo track of `seconds` at `fs`, the same for the same arguments.
 
-    The recipe holds the musical plan (tempo_bpm, key, scale, arrangement, structure,
-    instruments, patches, stereo_image, wide_bass, pans, levels), what was rendered (per-part
-    details, percussive_share: the drums' share of the mix power), the mastering (the tonal
-    balance EQ, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
+    The recipe holds the musical plan (tempo_bpm, key, scale, arrangement, structure, instruments,
+    patches, stereo_image, wide_bass, pans, levels), what was rendered (per-part details,
+    percussive_share: the drums' share of the mix power), the mastering (the tonal balance EQ,
+    codec_lowpass_hz, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
     compressor band percentiles of the 10 ms peak level, for placing dynamics degradations).
     """
     _check(seed, seconds, fs)
@@ -81,10 +81,13 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
         "fs": fs,
         **plan.recipe(),
         "parts": {
-            k: v for k, v in details.items() if k not in ("percussive_share", "tonal_balance")
+            k: v
+            for k, v in details.items()
+            if k not in ("percussive_share", "tonal_balance", "codec_lowpass_hz")
         },
         "percussive_share": details["percussive_share"],
         "tonal_balance": details["tonal_balance"],
+        "codec_lowpass_hz": details["codec_lowpass_hz"],
         "target_lufs": target,
         "integrated_lufs": round(integrated_lufs(audio, fs), 3),
         "ceiling_dbtp": CEILING_DBTP,

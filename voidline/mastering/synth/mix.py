@@ -7,11 +7,11 @@ Freeverb-style room of `reverb`, returned with the energy sent into it (wide unl
 track is mono).
 
 Mastering: a 25 Hz high-pass removes sub-sonic offsets, a corrective EQ brings the long-term
-spectrum most of the way to the reference tonal balance (`balance`), then a gain brings the
-mix to its target integrated loudness (ITU-R BS.1770-5) and the true-peak limiter
-(`voidline.dsp.limiter.limit`) keeps it at or below -1 dBTP, the ceiling streaming services
-ask for (e.g. AES TD1004, 2021). Limiting lowers the loudness slightly below the target on
-punchy tracks; the recipe records the measured value.
+spectrum onto a house curve around the reference tonal balance (`balance`), some masters get a lossy
+codec's top-octave low-pass (`codec_lowpass`), then a gain brings the mix to its target integrated
+loudness (ITU-R BS.1770-5) and the true-peak limiter (`voidline.dsp.limiter.limit`) keeps it at or
+below -1 dBTP, the ceiling streaming services ask for (e.g. AES TD1004, 2021). Limiting lowers the
+loudness slightly below the target on punchy tracks; the recipe records the measured value.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+import scipy.signal
 
 from voidline.dsp.crossover import Crossover
 from voidline.dsp.limiter import limit
@@ -44,6 +45,8 @@ ACTIVE_BLOCK_S = 0.05
 ACTIVE_RANGE_DB = 40.0
 LEVEL_BLOCK_S = 0.01  # blocks of the band level statistics (the compressor's time scale)
 LEVEL_PERCENTILES = (10.0, 50.0, 90.0, 99.0)
+CODEC_PROBABILITY = 0.35
+CODEC_CUTOFF_HZ = (15_000.0, 20_000.0)
 
 
 def active_rms(x: FloatArray, fs: int) -> float:
@@ -112,6 +115,23 @@ def band_levels(audio: FloatArray, fs: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def codec_lowpass(rng: np.random.Generator, mix: FloatArray, fs: int) -> tuple[FloatArray, float]:
+    """Some masters arrive through a lossy codec, whose encoder cuts the top octave.
+
+    With probability CODEC_PROBABILITY: an 8th-order Butterworth low-pass at 15-20 kHz, like
+    the low-pass of MP3, AAC and Vorbis encoders at common bitrates; otherwise nothing (0 Hz
+    in the recipe). The model must learn that an empty top octave is the file's format, not
+    dullness to excite: the degradation's dullness starts below 12 kHz.
+    """
+    if rng.uniform() >= CODEC_PROBABILITY:
+        return mix, 0.0
+    cutoff = float(rng.uniform(*CODEC_CUTOFF_HZ))
+    if cutoff >= 0.45 * fs:
+        return mix, 0.0
+    sos = scipy.signal.butter(8, cutoff, btype="lowpass", fs=fs, output="sos")
+    return np.asarray(scipy.signal.sosfilt(sos, mix, axis=0), dtype=np.float64), round(cutoff, 1)
+
+
 def mix_and_master(
     rng: np.random.Generator, plan: Plan, target_lufs: float
 ) -> tuple[FloatArray, dict[str, Any]]:
@@ -151,6 +171,7 @@ def mix_and_master(
     if mono:
         mix[:, 1] = mix[:, 0]
     mix, details["tonal_balance"] = balance_tone(rng, mix, fs)
+    mix, details["codec_lowpass_hz"] = codec_lowpass(rng, mix, fs)
     loudness = integrated_lufs(mix, fs)
     mix *= 10.0 ** ((target_lufs - loudness) / 20.0)
     mastered = limit(mix, fs, CEILING_DBTP)
