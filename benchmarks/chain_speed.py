@@ -1,15 +1,19 @@
 """Mastering chain speed: per-stage wall time of `voidline.mastering.chain.process`.
 
     .venv/bin/python benchmarks/chain_speed.py [--repeats 5] [--seconds 180] [--save DIR]
+        [--track FILE]
 
 Signals: a deterministic synthetic stereo 44.1 kHz programme (chords, bass, a kick drum that
 makes the limiter work, noise hats, slow loudness changes) and, when
 `benchmarks/.cache/brainsukker.ogg` exists (see analysis.py, which fetches it from Debian's
-nexuiz-music), a stretch of that real recording. Every stage is
+nexuiz-music) or --track names another 44.1 kHz recording, a stretch of that real recording
+from REAL_OFFSET_S on (or from its start, when it is too short for that). Every stage is
 switched on (EQ, 4-band compressor, per-band width with mono bass, exciter, limiter), so the
 figures are the chain's worst case. Each run is timed around `process` only (decoding and
 encoding excluded); the table holds the median of --repeats runs per stage, after one warm-up
-run that also loads numba's cached machine code.
+run that also loads numba's cached machine code. "cpu (all threads)" is the process's CPU
+time during `process`: on a shared machine, where other work slows the wall clock, it shows
+the work done (it exceeds the wall time when the stages' threads run on several cores).
 
 --save DIR writes each signal's mastered audio as .npy, so two versions of the chain can be
 compared sample for sample (run once per version, then diff the arrays).
@@ -58,15 +62,17 @@ def synthetic_programme(seconds: float, fs: int = FS) -> NDArray[np.float64]:
     return np.stack([left, right], axis=1)
 
 
-def real_recording(seconds: float) -> NDArray[np.float64] | None:
-    """`seconds` of the cached real recording from REAL_OFFSET_S on; None when absent."""
-    if not REAL_TRACK.exists():
+def real_recording(seconds: float, track: Path = REAL_TRACK) -> NDArray[np.float64] | None:
+    """`seconds` of a real recording from REAL_OFFSET_S on (from its start when it is too
+    short for that); None when the file is absent or not at FS."""
+    if not track.exists():
         return None
-    audio, fs = sf.read(REAL_TRACK, dtype="float64", always_2d=True)
+    audio, fs = sf.read(track, dtype="float64", always_2d=True)
     if fs != FS:
         return None
-    start = round(REAL_OFFSET_S * fs)
-    return np.ascontiguousarray(audio[start : start + round(seconds * fs)])
+    length = round(seconds * fs)
+    start = min(round(REAL_OFFSET_S * fs), max(0, audio.shape[0] - length))
+    return np.ascontiguousarray(audio[start : start + length])
 
 
 def every_stage_on() -> ChainSettings:
@@ -98,9 +104,9 @@ def timed_runs(
     stages: dict[str, list[float]] = {}
     out = np.empty(0)
     for run in range(repeats + 1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = process(audio, FS, settings, TARGET_LUFS, CEILING_DBTP)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         out = result.audio
         if run == 0:
             continue
@@ -108,6 +114,7 @@ def timed_runs(
         for name, seconds in [*result.stage_seconds.items(), ("total", total)]:
             stages.setdefault(name, []).append(seconds)
         stages.setdefault("input gain + checks", []).append(total - accounted)
+        stages.setdefault("cpu (all threads)", []).append(cpu)
     return stages, out
 
 
@@ -116,11 +123,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--save", type=Path, default=None, help="folder for the outputs (.npy)")
+    parser.add_argument(
+        "--track", type=Path, default=REAL_TRACK, help="the real recording (44.1 kHz)"
+    )
     args = parser.parse_args()
 
     signals: list[tuple[str, Callable[[], NDArray[np.float64] | None]]] = [
         ("synthetic", lambda: synthetic_programme(args.seconds)),
-        ("real", lambda: real_recording(args.seconds)),
+        ("real", lambda: real_recording(args.seconds, args.track)),
     ]
     settings = every_stage_on()
     for name, make in signals:

@@ -189,7 +189,7 @@ class LoudnessMeter:
         sums = np.zeros((ks.size, 4))
         left, right = self._pair if self._pair is not None else (-1, -1)
         _k_weighted_sub_blocks(
-            np.ascontiguousarray(x, dtype=np.float64),
+            np.asarray(x, dtype=np.float64),  # any layout: a transposed view is read in place
             self._sos,
             self._state,
             self._weights,

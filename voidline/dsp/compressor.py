@@ -20,14 +20,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from voidline.dsp.biquad import as_frames, check_sample_rate
+from voidline.dsp.biquad import as_frames, check_sample_rate, to_frames, to_rows
 from voidline.dsp.crossover import Crossover
+from voidline.dsp.parallel import Pool
 from voidline.errors import InvalidInputError
+
+SEGMENT_FRAMES = 1 << 16  # multiband: frames per stretch (a stretch's bands take a few MB)
 
 
 def _check_range(name: str, value: float, low: float, high: float, unit: str = "") -> None:
@@ -108,25 +112,59 @@ def _gain_db_kernel(
     attack: float,
     release: float,
     makeup_db: float,
+    state: NDArray[np.float64],
     out: NDArray[np.float64],
-) -> None:  # pragma: no cover - compiled
-    """Per-frame gain in dB of x (frames, channels) into out: steps 1-4 of the module doc.
+) -> float:  # pragma: no cover - compiled
+    """Per-frame gain in dB of x (channels, frames) into out: steps 1-4 of the module doc.
 
-    The smoothed reduction starts at 0 dB. Levels below the knee skip the logarithm: their
-    reduction is 0 whatever the exact level.
+    The smoothed reduction starts at state[0] (0 dB for a fresh signal) and is left there at
+    the end, so consecutive stretches of a signal continue where the last one stopped. Levels
+    below the knee skip the logarithm: their reduction is 0 whatever the exact level.
+    Returns 0.
     """
     knee_start = 10.0 ** ((t - w / 2.0) / 20.0)
-    y = 0.0
-    for n in range(x.shape[0]):
+    y = state[0]
+    for n in range(x.shape[1]):
         peak = 0.0
-        for c in range(x.shape[1]):
-            peak = max(peak, abs(x[n, c]))  # stereo-linked detection
+        for c in range(x.shape[0]):
+            peak = max(peak, abs(x[c, n]))  # stereo-linked detection
         reduction = 0.0
         if peak > knee_start:
             reduction = _reduction_db(20.0 * np.log10(peak), t, w, r)
         coefficient = attack if reduction > y else release  # branching peak detector
         y = coefficient * y + (1.0 - coefficient) * reduction
         out[n] = makeup_db - y
+    state[0] = y
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _gain_factors(gain: NDArray[np.float64]) -> None:  # pragma: no cover - compiled
+    """gain[n] (dB) becomes the factor 10^(gain[n] / 20), computed as `_apply_gain_db` does.
+
+    A gain of exactly 0 dB gives exactly 1.0, which leaves a sample as it is.
+    """
+    to_nepers = math.log(10.0) / 20.0
+    for n in range(gain.shape[0]):
+        gain[n] = math.exp(gain[n] * to_nepers) if gain[n] != 0.0 else 1.0
+
+
+@njit(cache=True, nogil=True)
+def _mix_bands(
+    bands: NDArray[np.float64], factors: NDArray[np.float64], out: NDArray[np.float64]
+) -> float:  # pragma: no cover - compiled
+    """out[n] = sum over b of bands[b, n] * factors[b, n], added lowest band first. Returns 0.
+
+    Each product is rounded before it is added, as when every band is scaled in place and
+    then summed, so the result is bit for bit that of compress_in_place and +=.
+    """
+    for n in range(out.shape[0]):
+        total = bands[0, n] * factors[0, n]
+        for b in range(1, bands.shape[0]):
+            product = bands[b, n] * factors[b, n]
+            total = total + product
+        out[n] = total
+    return 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -145,17 +183,29 @@ def gain_db(x: ArrayLike, band: CompressorBand, fs: int) -> NDArray[np.float64]:
     check_sample_rate(fs)
     frames = as_frames(x, max_channels=8)
     out = np.empty(frames.shape[0])
+    _band_gain_db(frames.T, band, fs, np.zeros(1), out)
+    return out
+
+
+def _band_gain_db(
+    rows: NDArray[np.float64],
+    band: CompressorBand,
+    fs: int,
+    state: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """The gain in dB of rows (channels, frames) into out, from and into state (the kernel's)."""
     _gain_db_kernel(
-        frames,
+        rows,
         band.threshold_db,
         band.knee_db,
         band.ratio,
         _coefficient(band.attack_ms, fs),
         _coefficient(band.release_ms, fs),
         band.makeup_db,
+        state,
         out,
     )
-    return out
 
 
 def compress_in_place(x: NDArray[np.float64], band: CompressorBand, fs: int) -> None:
@@ -189,15 +239,62 @@ class MultibandCompressor:
     def process(self, x: ArrayLike) -> NDArray[np.float64]:
         """Compress x (frames, channels) band by band; returns a new array.
 
-        Bands are made, compressed and added one at a time, so memory stays at a few copies
-        of the signal. With every band transparent the result is the crossover's all-pass.
+        With every band transparent the result is the crossover's all-pass.
         """
-        out: NDArray[np.float64] | None = None
-        for signal, band in zip(self.crossover.bands(x), self.bands, strict=True):
-            compress_in_place(signal, band, self.fs)
-            if out is None:
-                out = signal
-            else:
-                out += signal
-        assert out is not None  # a crossover has at least two bands
-        return out
+        rows = to_rows(as_frames(x, max_channels=8))
+        out = np.empty_like(rows)
+        self.process_rows(rows, out)
+        return to_frames(out)
+
+    def process_rows(self, rows: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        """Compress rows (channels, frames) into out, which may be rows itself.
+
+        The signal goes through in stretches of SEGMENT_FRAMES, carrying the crossover's and
+        the detectors' state, so memory stays at the signal, out and one stretch's bands
+        whatever the length. Per stretch: the bands of each channel (a thread per channel),
+        each band's gain (a thread per band: detection is stereo-linked), then each channel's
+        sum of gained bands. The numbers are those of compressing each whole band in place
+        and adding the bands lowest first, bit for bit.
+        """
+        channels, frames = rows.shape
+        n_bands = self.crossover.n_bands
+        length = max(1, min(SEGMENT_FRAMES, frames))
+        bands = np.empty((channels, n_bands, length))
+        factors = np.ones((n_bands, length))  # a transparent band keeps factor 1
+        filters = [self.crossover.new_state() for _ in range(channels)]
+        detectors = [np.zeros(1) for _ in range(n_bands)]  # smoothed reduction, dB
+        active = [b for b, band in enumerate(self.bands) if not band.is_transparent]
+        with Pool() as pool:
+            for start in range(0, frames, length):
+                stop = min(start + length, frames)
+                span = stop - start
+                pool.run(
+                    [
+                        partial(self.crossover.split_into, rows[c, start:stop], state, bands[c])
+                        for c, state in enumerate(filters)
+                    ]
+                )
+                pool.run(
+                    [
+                        partial(self._factors, bands[:, b, :span], b, detectors[b], factors[b])
+                        for b in active
+                    ]
+                )
+                pool.run(
+                    [
+                        partial(_mix_bands, bands[c, :, :span], factors, out[c, start:stop])
+                        for c in range(channels)
+                    ]
+                )
+
+    def _factors(
+        self,
+        rows: NDArray[np.float64],
+        band: int,
+        state: NDArray[np.float64],
+        out: NDArray[np.float64],
+    ) -> None:
+        """Band `band`'s gain factors for its rows (channels, frames) into out[:frames]."""
+        gain = out[: rows.shape[1]]
+        _band_gain_db(rows, self.bands[band], self.fs, state, gain)
+        _gain_factors(gain)

@@ -18,6 +18,10 @@ compensation" of a multiband Linkwitz-Riley crossover). For freqs f1 < f2 < f3:
     band 0 = LP1 AP2 AP3        band 1 = HP1 LP2 AP3
     band 2 = HP1 HP2 LP3        band 3 = HP1 HP2 HP3
     sum    = AP1 AP2 AP3        (magnitude exactly 1: flat)
+
+`split_into` computes every band of a stretch of one channel in a single compiled pass over
+its samples (the tree per sample, the filters' state carried from one stretch to the next),
+with the same numbers as the section-by-section cascades of `bands`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import scipy.signal
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.dsp.biquad import (
@@ -36,6 +40,8 @@ from voidline.dsp.biquad import (
     butterworth_highpass,
     butterworth_lowpass,
     check_sample_rate,
+    filter_rows,
+    sections_step,
 )
 from voidline.errors import InvalidInputError
 
@@ -59,14 +65,40 @@ def linkwitz_riley_highpass(f_hz: float, fs: float) -> NDArray[np.float64]:
 def _filter(sos: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Run a cascade along the time axis (axis 0) of x (frames, channels); new array.
 
-    sosfilt is several times faster along a contiguous last axis, so the work is done on the
-    channel-major transpose and the result is handed back as its (frames, channels) view.
-    Chained calls keep that layout and copy nothing. An empty cascade copies x.
+    The work is done on the channel-major transpose, one thread per channel, and the result
+    is handed back as its (frames, channels) view. Chained calls keep that layout and copy
+    nothing. An empty cascade copies x.
     """
     if sos.shape[0] == 0:
         return x.copy()
-    channel_major = np.ascontiguousarray(x.T)
-    return np.asarray(scipy.signal.sosfilt(sos, channel_major, axis=-1), dtype=np.float64).T
+    return filter_rows(sos, np.ascontiguousarray(x.T)).T
+
+
+@njit(cache=True, nogil=True)
+def _split_kernel(
+    x: NDArray[np.float64],
+    sos: NDArray[np.float64],
+    low_stop: NDArray[np.int64],
+    high_stop: NDArray[np.int64],
+    state: NDArray[np.float64],
+    bands: NDArray[np.float64],
+) -> float:  # pragma: no cover - compiled
+    """bands[:, n] = every band of x[n], the tree of the module docstring run per sample.
+
+    For split k, sections high_stop[k - 1] .. low_stop[k] - 1 of sos make the low side from
+    the remainder (LP_k, then the later all-passes) and sections up to high_stop[k] the next
+    remainder (HP_k); state holds every section's memories. Returns 0.
+    """
+    splits = low_stop.shape[0]
+    for n in range(x.shape[0]):
+        rest = x[n]
+        first = 0
+        for k in range(splits):
+            bands[k, n] = sections_step(sos, state, first, low_stop[k], rest)
+            rest = sections_step(sos, state, low_stop[k], high_stop[k], rest)
+            first = high_stop[k]
+        bands[splits, n] = rest
+    return 0.0
 
 
 class Crossover:
@@ -91,6 +123,17 @@ class Crossover:
         self._lowpass = [linkwitz_riley_lowpass(f, fs) for f in freqs]
         self._highpass = [linkwitz_riley_highpass(f, fs) for f in freqs]
         self._allpass = [allpass(f, fs) for f in freqs]
+        # The tree for `split_into`: per split, its low side's sections, then its high side's.
+        tree: list[NDArray[np.float64]] = []
+        low_stop, high_stop = [], []
+        for k in range(len(freqs)):
+            tree += [self._lowpass[k], *self._allpass[k + 1 :]]
+            low_stop.append(sum(part.shape[0] for part in tree))
+            tree.append(self._highpass[k])
+            high_stop.append(sum(part.shape[0] for part in tree))
+        self._tree_sos = np.vstack(tree)
+        self._low_stop = np.array(low_stop, dtype=np.int64)
+        self._high_stop = np.array(high_stop, dtype=np.int64)
 
     @property
     def n_bands(self) -> int:
@@ -127,6 +170,21 @@ class Crossover:
             yield _filter(low_side, rest)
             rest = _filter(self._highpass[k], rest)
         yield rest
+
+    def new_state(self) -> NDArray[np.float64]:
+        """Filter memories for `split_into`, at rest: one per channel, carried between calls."""
+        return np.zeros((self._tree_sos.shape[0], 2))
+
+    def split_into(
+        self, x: NDArray[np.float64], state: NDArray[np.float64], bands: NDArray[np.float64]
+    ) -> None:
+        """Every band of x (one channel's next frames) into bands (n_bands, frames).
+
+        Consecutive stretches of a channel, each with the state of the one before (from
+        `new_state`), give the bands of the whole channel, bit for bit those of `bands`.
+        The work is compiled and releases the GIL: channels can run in parallel threads.
+        """
+        _split_kernel(x, self._tree_sos, self._low_stop, self._high_stop, state, bands)
 
     def split(self, x: ArrayLike) -> list[NDArray[np.float64]]:
         """All bands of x at once, lowest first; their sum is allpass_only(x)."""

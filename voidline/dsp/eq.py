@@ -3,9 +3,10 @@
 The bands sit at the ISO 266 octave centres 31.5 Hz ... 16 kHz; each is an RBJ cookbook
 peaking filter with Q = sqrt(2), a bandwidth of one octave, so neighbouring bands overlap at
 their half-gain points. The shelves are RBJ cookbook shelves (slope 1) at 80 Hz and 10 kHz.
-All gains are limited to +-12 dB. The whole EQ is one cascade of second-order sections run by
-scipy.signal.sosfilt; a band set to 0 dB is left out of the cascade, so it costs nothing, and
-a flat setting returns the input unchanged.
+All gains are limited to +-12 dB. The whole EQ is one cascade of second-order sections (run
+as scipy.signal.sosfilt would, one thread per channel: `voidline.dsp.biquad.filter_rows`); a
+band set to 0 dB is left out of the cascade, so it costs nothing, and a flat setting returns
+the input unchanged.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.signal
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.dsp.biquad import (
     as_frames,
     check_sample_rate,
+    filter_rows,
     high_shelf,
     low_shelf,
     peaking,
     sos_response_db,
+    to_frames,
+    to_rows,
 )
 from voidline.errors import InvalidInputError
 
@@ -91,9 +94,14 @@ class Equalizer:
         frames = as_frames(x, max_channels=8)
         if self.is_flat:
             return frames.copy()
-        # sosfilt runs several times faster along a contiguous axis: filter channel-major rows.
-        rows = scipy.signal.sosfilt(self.sos, np.ascontiguousarray(frames.T), axis=-1)
-        return np.ascontiguousarray(np.asarray(rows, dtype=np.float64).T)
+        # The filters run along contiguous channel-major rows, one thread per channel.
+        return to_frames(self.process_rows(to_rows(frames)))
+
+    def process_rows(
+        self, rows: NDArray[np.float64], out: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Equalise rows (channels, frames) into out (new when None; may be rows itself)."""
+        return filter_rows(self.sos, rows, out)
 
     def response_db(self, freqs_hz: ArrayLike) -> NDArray[np.float64]:
         """Magnitude response in dB at the given frequencies."""

@@ -28,8 +28,6 @@ audio band only if k f is near a multiple of 4 fs. For a 15 kHz tone at 48 kHz t
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -37,7 +35,15 @@ import scipy.signal
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from voidline.dsp.biquad import as_frames, butterworth_highpass, check_sample_rate
+from voidline.dsp.biquad import (
+    as_frames,
+    butterworth_highpass,
+    check_sample_rate,
+    filter_rows,
+    to_frames,
+    to_rows,
+)
+from voidline.dsp.parallel import run_parallel
 from voidline.errors import InvalidInputError
 
 OVERSAMPLING = 4
@@ -57,6 +63,15 @@ def _check_unit(name: str, value: float) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise InvalidInputError(f"{name} must lie within 0 to 1, got {value}")
     return float(value)
+
+
+def _check_drive_and_freq(drive_db: float, freq_hz: float, fs: int) -> None:
+    low, high = DRIVE_RANGE_DB
+    if not (math.isfinite(drive_db) and low <= drive_db <= high):
+        raise InvalidInputError(f"drive_db must lie within {low:g} to {high:g} dB, got {drive_db}")
+    top = MAX_FREQ_FRACTION * fs
+    if not (math.isfinite(freq_hz) and 20.0 <= freq_hz <= top):
+        raise InvalidInputError(f"freq_hz must lie within 20 to {top:g} Hz, got {freq_hz}")
 
 
 def saturate(h: NDArray[np.float64], drive_db: float) -> NDArray[np.float64]:
@@ -85,21 +100,59 @@ def excite(
     frames = as_frames(x, max_channels=8)
     amount = _check_unit("amount", amount)
     mix = _check_unit("mix", mix)
-    low, high = DRIVE_RANGE_DB
-    if not (math.isfinite(drive_db) and low <= drive_db <= high):
-        raise InvalidInputError(f"drive_db must lie within {low:g} to {high:g} dB, got {drive_db}")
-    top = MAX_FREQ_FRACTION * fs
-    if not (math.isfinite(freq_hz) and 20.0 <= freq_hz <= top):
-        raise InvalidInputError(f"freq_hz must lie within 20 to {top:g} Hz, got {freq_hz}")
+    _check_drive_and_freq(drive_db, freq_hz, fs)
     if not np.isfinite(frames).all():
         raise InvalidInputError("x must hold finite samples (no NaN or infinity)")
     if amount == 0.0 or mix == 0.0 or frames.shape[0] == 0:
         return frames.copy()
+    rows = to_rows(frames)
+    out = rows.copy()
+    _add_harmonics(rows, fs, mix * amount, drive_db, freq_hz, out)
+    return to_frames(out)
+
+
+def excite_rows(
+    rows: NDArray[np.float64],
+    fs: int,
+    amount: float,
+    drive_db: float,
+    freq_hz: float,
+    out: NDArray[np.float64],
+    work: NDArray[np.float64] | None = None,
+) -> None:
+    """`excite` (mix 1) for rows (channels, frames), written into out, which may be rows.
+
+    The same checks and numbers as `excite`; amount 0 copies rows into out. work: an array
+    of rows' shape to hold the filtered band (a new one when None).
+    """
+    check_sample_rate(fs)
+    amount = _check_unit("amount", amount)
+    _check_drive_and_freq(drive_db, freq_hz, fs)
+    if not np.isfinite(rows).all():
+        raise InvalidInputError("x must hold finite samples (no NaN or infinity)")
+    if out is not rows:
+        out[...] = rows
+    if amount == 0.0 or rows.shape[1] == 0:
+        return
+    _add_harmonics(rows, fs, amount, drive_db, freq_hz, out, work)
+
+
+def _add_harmonics(
+    rows: NDArray[np.float64],
+    fs: int,
+    weight: float,
+    drive_db: float,
+    freq_hz: float,
+    out: NDArray[np.float64],
+    work: NDArray[np.float64] | None = None,
+) -> None:
+    """Steps 1-5 for rows (channels, frames): out += weight times the saturator's harmonics.
+
+    The band is made (into work, when given) from rows first, so out may be rows itself.
+    Channels run in parallel.
+    """
     section = butterworth_highpass(freq_hz, fs)
-    # Channel-major rows: sosfilt runs several times faster along a contiguous axis.
-    bands = scipy.signal.sosfilt(
-        np.vstack([section, section]), np.ascontiguousarray(frames.T), axis=-1
-    )
+    bands = filter_rows(np.vstack([section, section]), rows, work)
     h = _resampling_filter()
     # Up-sampling polyphase: row r holds the taps 4 h[r + 4 k] for the 4x sample 4 i + r,
     # reversed (and zero-led to a common length) so the kernel's dot products run forwards.
@@ -107,19 +160,13 @@ def excite(
     for r in range(OVERSAMPLING):
         taps = OVERSAMPLING * h[r::OVERSAMPLING]
         phases[r, TAPS_PER_PHASE - taps.shape[0] :] = taps[::-1]
-    out = frames.copy()
-    jobs = [
-        partial(_harmonics, bands[c], phases, h[::-1].copy(), drive_db, mix * amount, out[:, c])
-        for c in range(bands.shape[0])
-    ]
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers > 1:  # the kernel releases the GIL: channels run on separate cores
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda job: job(), jobs))
-    else:
-        for job in jobs:
-            job()
-    return out
+    down_taps = h[::-1].copy()
+    run_parallel(
+        [
+            partial(_harmonics, bands[c], phases, down_taps, drive_db, weight, out[c])
+            for c in range(bands.shape[0])
+        ]
+    )
 
 
 def _resampling_filter() -> NDArray[np.float64]:

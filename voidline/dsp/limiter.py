@@ -36,9 +36,7 @@ Where no limiting is needed the gain is exactly 1.0, so untouched passages are b
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -51,6 +49,7 @@ from voidline.analysis.truepeak import (
     oversampling_plan,
 )
 from voidline.dsp.biquad import as_frames, check_sample_rate
+from voidline.dsp.parallel import run_parallel
 from voidline.errors import InvalidInputError
 
 # Peak detection: 8x oversampling (BS.1770-5 Annex 2 asks for >= 4x) with the filter of the
@@ -78,53 +77,70 @@ MEMORY_MS = 1000.0
 REDUCTION_FLOOR = 1e-9  # a reduction below this (-9e-9 dB) is treated as none
 
 
-def _parallel(jobs: list[Callable[[], float]]) -> list[float]:
-    """Run compiled, GIL-free jobs on up to one thread per CPU core; their results in order."""
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        return [job() for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: job(), jobs))
-
-
 def _halves(n: int, step: int) -> list[tuple[int, int]]:
     """[0, n) cut in two at a multiple of step (one piece when n is short)."""
     middle = (n // 2) // step * step
     return [(0, middle), (middle, n)] if 0 < middle < n else [(0, n)]
 
 
-def _segment_peaks(channels: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
+def _segment_peaks(frames: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
     """Peak |value| of the band-limited signal on each interval [n, n + 1], max over channels.
 
-    channels: shape (channels, frames), one contiguous row each. The result has one value per
-    frame; the last interval runs into the silence after the signal. Values that cannot exceed
-    `threshold` may be under-read (see `_interval_peaks`). Each channel's two halves run in
-    parallel (cut at a block boundary, so the blocks and the result are as in one run).
+    frames: shape (frames, channels); channel-major memory (a transposed view of contiguous
+    rows) is read in place. The result has one value per frame; the last interval runs into
+    the silence after the signal. Values that cannot exceed `threshold` may be under-read
+    (see `_interval_peaks`). The two halves of the signal run in parallel (cut at a block
+    boundary, so the blocks and the result are as in one run), each taking the channels in
+    turn into the same maxima.
     """
     taps = DETECTION_TAPS
     phases = interpolation_phases(DETECTION_FACTOR, taps, DETECTION_BETA)
     gain_bound = float(np.abs(phases).sum(axis=1).max())
-    n_channels, frames = channels.shape
-    per_channel = np.zeros((n_channels, frames))
-    jobs: list[Callable[[], float]] = []
-    for c in range(n_channels):
-        # Window n - 1 (for the point 1/F before sample n) must exist for n = 0, and window
-        # n + 1 for the last interval: one more zero on each side than the meter uses.
-        padded = np.concatenate([np.zeros(taps // 2), channels[c], np.zeros(taps // 2 + 1)])
-        for start, stop in _halves(frames, BLOCK):
-            jobs.append(
-                partial(
-                    _interval_peaks,
-                    padded[start : stop + taps + 1],
-                    phases,
-                    gain_bound,
-                    threshold,
-                    per_channel[c, start:stop],
-                )
-            )
-    _parallel(jobs)
-    peaks: NDArray[np.float64] = per_channel.max(axis=0, initial=0.0)
+    rows = np.ascontiguousarray(frames.T)
+    n_frames = rows.shape[1]
+    # The kernel reads each channel with taps/2 zeros before it and taps/2 + 1 after: window
+    # n - 1 (for the point 1/F before sample n) must exist for n = 0, and window n + 1 for
+    # the last interval (one more zero on each side than the meter uses).
+    lead, tail = taps // 2, taps // 2 + 1
+    peaks = np.zeros(n_frames)
+
+    def half(start: int, stop: int) -> None:
+        for first, last in _pieces(start, stop, n_frames, lead, tail):
+            for row in rows:
+                window = _zero_padded(row, first, last + taps + 1, lead)
+                _interval_peaks(window, phases, gain_bound, threshold, peaks[first:last])
+
+    run_parallel([partial(half, start, stop) for start, stop in _halves(n_frames, BLOCK)])
     return peaks
+
+
+def _pieces(start: int, stop: int, n: int, lead: int, tail: int) -> list[tuple[int, int]]:
+    """[start, stop) cut at whole blocks from start: edges, and the stretch between them.
+
+    The kernel's windows for the middle stretch (lead samples before each interval, tail
+    after) lie inside the signal's n samples; those of the edges reach past its ends.
+    """
+    inner_first = start + -(-max(0, lead - start) // BLOCK) * BLOCK
+    inner_last = start + max(0, n - tail - start) // BLOCK * BLOCK
+    inner_first = min(inner_first, stop)
+    inner_last = min(max(inner_last, inner_first), stop)
+    cuts = [(start, inner_first), (inner_first, inner_last), (inner_last, stop)]
+    return [(first, last) for first, last in cuts if first < last]
+
+
+def _zero_padded(row: NDArray[np.float64], first: int, stop: int, lead: int) -> NDArray[np.float64]:
+    """Items first..stop-1 of row as if it had `lead` zeros before it and zeros after it.
+
+    A view of row where they are all samples, else a (small) copy with the zeros.
+    """
+    low, high = first - lead, stop - lead
+    if low >= 0 and high <= row.shape[0]:
+        return row[low:high]
+    out = np.zeros(stop - first)
+    inside = slice(max(low, 0), min(high, row.shape[0]))
+    if inside.start < inside.stop:
+        out[inside.start - low : inside.stop - low] = row[inside]
+    return out
 
 
 @njit(cache=True, fastmath=True, nogil=True)
@@ -209,33 +225,56 @@ def _refined_peaks(
 
 
 @njit(cache=True, nogil=True)
+def _required_reduction(
+    peaks: NDArray[np.float64], scale: float, target: float, out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    """Step 2 into out: 1 - required gain per sample, for segment peaks scaled by `scale`.
+
+    A sample's gain scales the intervals on both sides of it: the pair peak is
+    max(scale peaks[n - 1], scale peaks[n]), and the reduction 1 - target / pair where that
+    exceeds the target, else exactly 0.
+    """
+    previous = 0.0
+    for i in range(peaks.shape[0]):
+        value = peaks[i] * scale
+        pair = max(value, previous) if i > 0 else value
+        out[i] = 1.0 - target / pair if pair > target else 0.0
+        previous = value
+
+
+@njit(cache=True, nogil=True)
 def _lookahead_max(
-    reduction: NDArray[np.float64], window: int
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    reduction: NDArray[np.float64], window: int, out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
     """out[n] = max(reduction[n .. n + window - 1]) with a monotonic deque, O(n).
 
-    (The maximum of the reduction 1 - g is the minimum of the gain.)
+    (The maximum of the reduction 1 - g is the minimum of the gain.) The deque never holds
+    more than window + 1 indices, so it lives in a ring of that size. out must not be
+    reduction.
     """
     n = reduction.shape[0]
-    out = np.zeros(n)
-    queue = np.empty(n, dtype=np.int64)  # indices with decreasing values
+    size = window + 1
+    queue = np.empty(size, dtype=np.int64)  # indices with decreasing values
     head = 0
     tail = 0
     for i in range(n - 1, -1, -1):  # walk backwards: the window starts at i
-        while tail > head and reduction[queue[tail - 1]] <= reduction[i]:
+        while tail > head and reduction[queue[(tail - 1) % size]] <= reduction[i]:
             tail -= 1
-        queue[tail] = i
+        queue[tail % size] = i
         tail += 1
-        while queue[head] > i + window - 1:
+        while queue[head % size] > i + window - 1:
             head += 1
-        out[i] = reduction[queue[head]]
-    return out
+        out[i] = reduction[queue[head % size]]
 
 
 @njit(cache=True, nogil=True)
 def _release(
-    held: NDArray[np.float64], fs: float, release_ms: float, adaptive: bool
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    held: NDArray[np.float64],
+    fs: float,
+    release_ms: float,
+    adaptive: bool,
+    out: NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
     """Peak-hold with exponential release of the gain reduction (1 - gain).
 
     r[n] = max(held[n], a[n] * r[n - 1]), a[n] = exp(-1 / (tau[n] fs)).
@@ -248,9 +287,10 @@ def _release(
     isolated drum hit (a few ms, s near 0) the gain recovers five times faster than
     release_ms and leaves no audible hole; after 100 ms or more of limiting (s near 1) it
     recovers at release_ms and does not pump. Without adaptation, tau = release_ms.
+
+    Written into out, which may be held itself.
     """
     n = held.shape[0]
-    out = np.empty(n)
     rise = math.exp(-1000.0 / (SUSTAIN_MS * fs))
     fall = math.exp(-1000.0 / (MEMORY_MS * fs))
     slow = release_ms / 1000.0 * fs  # time constant in samples
@@ -271,22 +311,20 @@ def _release(
             r = 0.0
         r = max(r, held[i])
         out[i] = r
-    return out
 
 
 @njit(cache=True, nogil=True)
 def _moving_average(
-    x: NDArray[np.float64], length: int
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    x: NDArray[np.float64], length: int, out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
     """out[n] = mean(x[n - length + 1 .. n]), x >= 0, with x[0] repeated before the start.
 
     Repeating the first value (rather than zeros) keeps the average >= the reduction a peak in
     the first samples needs. A running sum, reset to exactly 0 whenever the window holds only
     zeros, so stretches without reduction come out exactly 0 (gain exactly 1) however long
-    the signal.
+    the signal. out must not be x.
     """
     n = x.shape[0]
-    out = np.empty(n)
     total = x[0] * length
     nonzero = length if x[0] != 0.0 else 0
     for i in range(n):
@@ -296,7 +334,6 @@ def _moving_average(
         if nonzero == 0:
             total = 0.0
         out[i] = max(total, 0.0) / length
-    return out
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float], unit: str) -> float:
@@ -340,7 +377,7 @@ def _gain(
     adaptive: bool,
 ) -> NDArray[np.float64]:
     target = target_peak(ceiling_dbtp)
-    peaks = _segment_peaks(np.ascontiguousarray(frames.T), target)  # step 1
+    peaks = _segment_peaks(frames, target)  # step 1
     return gain_from_peaks(peaks, 1.0, fs, ceiling_dbtp, lookahead_ms, release_ms, adaptive)
 
 
@@ -359,26 +396,21 @@ def gain_from_peaks(
     caller that tries several input gains (loudness matching) detects the peaks once. The
     peaks must be exact above target / scale (see `_segment_peaks`); `peaks` is not changed.
     """
-    target = target_peak(ceiling_dbtp)
-    # Step 2: a sample's gain scales the intervals on both sides of it.
-    pair = peaks * scale
-    pair[1:] = np.maximum(pair[1:], pair[:-1])
-    reduction = np.zeros_like(pair)  # 1 - required gain
-    over = pair > target
-    reduction[over] = 1.0 - target / pair[over]
-    del pair, over
+    # Two arrays hold every step's result in turn (fresh memory is costly at this size).
+    a, b = np.empty(peaks.shape[0]), np.empty(peaks.shape[0])
+    _required_reduction(peaks, scale, target_peak(ceiling_dbtp), a)  # step 2
     window = max(2, round(lookahead_ms * fs / 1000.0))  # K + 1 samples
-    held = _lookahead_max(reduction, window)  # step 3
-    released = _release(held, float(fs), release_ms, adaptive)  # step 4
+    _lookahead_max(a, window, b)  # step 3
+    _release(b, float(fs), release_ms, adaptive, b)  # step 4
     first = window // 2
-    smoothed = _moving_average(_moving_average(released, first), window - first + 1)  # step 5
-    gain: NDArray[np.float64] = 1.0 - smoothed
-    return gain
+    _moving_average(b, first, a)  # step 5
+    _moving_average(a, window - first + 1, b)
+    return np.subtract(1.0, b, out=b)
 
 
 def segment_peaks(x: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
     """Step 1 for x (frames, channels): per-interval true peaks, exact above `threshold`."""
-    return _segment_peaks(np.ascontiguousarray(x.T), threshold)
+    return _segment_peaks(x, threshold)
 
 
 def _validated(x: ArrayLike, fs: int) -> NDArray[np.float64]:
@@ -403,7 +435,7 @@ def true_peak_dbtp(x: NDArray[np.float64], fs: int) -> float:
     gain_bound = float(np.abs(phases).sum(axis=1).max())
     # Skipping blocks below the floor is exact for the maximum, so every job starts from the
     # largest sample of any channel (Annex 2 reports max(true peak, sample peak) anyway).
-    floor = float(np.abs(x).max())
+    floor = _abs_max(x)
     zeros = np.zeros(taps // 2 - 1)
     jobs: list[Callable[[], float]] = []
     for c in range(x.shape[1]):
@@ -412,8 +444,18 @@ def true_peak_dbtp(x: NDArray[np.float64], fs: int) -> float:
         for start, stop in _halves(windows, 1):
             window_samples = padded[start : stop + taps - 1]
             jobs.append(partial(max_interpolated, window_samples, phases, gain_bound, floor))
-    peak = max(_parallel(jobs), default=floor)
+    peak = max(run_parallel(jobs), default=floor)
     return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
+
+
+@njit(cache=True, nogil=True)
+def _abs_max(x: NDArray[np.float64]) -> float:  # pragma: no cover - compiled
+    """max |x| over a 2-D array (0 when empty), without a temporary |x| array."""
+    largest = 0.0
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            largest = max(largest, abs(x[i, c]))
+    return largest
 
 
 def limit_with_gain(
@@ -458,7 +500,7 @@ def checked_limit(
             gain = first_gain
         if gain.min() == 1.0:  # nothing to limit: bit-exact pass-through
             return frames.copy(), gain, None
-        out = frames * gain[:, None]
+        out = np.multiply(frames, gain[:, None], out=np.empty(frames.shape))  # C order
         peak = true_peak_dbtp(out, fs)
         excess = peak - ceiling_dbtp
         if excess <= 0.0:

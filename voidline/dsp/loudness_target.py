@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.analysis.loudness import LoudnessMeter
@@ -124,6 +125,17 @@ class _LimiterModel:
         return curve
 
 
+@njit(cache=True, nogil=True)
+def _scale_frames(
+    x: NDArray[np.float64], scale: float, curve: NDArray[np.float64], out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    """out[n, c] = x[n, c] * (scale * curve[n]): `x * (scale * curve)[:, None]`, no temporary."""
+    for n in range(x.shape[0]):
+        factor = scale * curve[n]
+        for c in range(x.shape[1]):
+            out[n, c] = x[n, c] * factor
+
+
 @dataclass
 class _Search:
     """Outcome of one secant search: the best (gain, loudness), runs made, slope, note."""
@@ -194,6 +206,7 @@ def match_loudness(
     limiter: Limiter = limit,
     max_iterations: int = 4,
     release_ms: float = DEFAULT_RELEASE_MS,
+    work: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], LoudnessResult]:
     """Gain and limit x (frames, channels) to target_lufs with true peaks <= ceiling_dbtp.
 
@@ -201,8 +214,9 @@ def match_loudness(
     must return x limited to the ceiling, same shape; it makes the returned audio, while the
     gain search runs on a model of the built-in `limit` (see the module docstring), so a
     limiter that differs from it may need more runs. max_iterations: 1-20 runs of limiter.
-    Raises InvalidInputError for silent input. Returns the audio and a LoudnessResult
-    (iterations counts the limiter runs).
+    Raises InvalidInputError for silent input. work: an array of x's shape the search may
+    overwrite with its trial signals (a new one when None). Returns the audio (a new array)
+    and a LoudnessResult (iterations counts the limiter runs).
     """
     check_sample_rate(fs)
     frames = as_frames(x, max_channels=8)
@@ -237,10 +251,15 @@ def match_loudness(
             f"release_ms must lie within {low:g} to {high:g} ms, got {release_ms}"
         )
     model = _LimiterModel(frames, fs, ceiling_dbtp, release_ms)
+    # The trial signals are measured and dropped: one array holds each in turn.
+    scratch = np.empty(frames.shape) if work is None else work
+    if scratch.shape != frames.shape:
+        raise InvalidInputError(f"work must have x's shape {frames.shape}, got {scratch.shape}")
 
     def modelled(gain: float) -> float:
         scale = 10.0 ** (gain / 20.0)
-        return integrated_lufs(frames * (scale * model.gain(gain))[:, None], fs)
+        _scale_frames(frames, scale, model.gain(gain), scratch)
+        return integrated_lufs(scratch, fs)
 
     # The input itself is the first point, at 0 dB.
     guess = _secant_search(
@@ -259,9 +278,10 @@ def match_loudness(
     kept: dict[str, tuple[float, NDArray[np.float64], float | None]] = {}
 
     def limited(gain: float) -> float:
-        scaled = frames * 10.0 ** (gain / 20.0)
         peak: float | None = None
         if limiter is limit:  # the model is its first pass: reuse that gain
+            # checked_limit returns a new array, never its input: scratch can hold the input.
+            scaled = np.multiply(frames, 10.0 ** (gain / 20.0), out=scratch)
             y, _, peak = checked_limit(
                 scaled,
                 fs,
@@ -272,7 +292,7 @@ def match_loudness(
                 first_gain=model.gain(gain),
             )
         else:
-            y = limiter(scaled, fs, ceiling_dbtp)
+            y = limiter(frames * 10.0 ** (gain / 20.0), fs, ceiling_dbtp)
         loudness = integrated_lufs(y, fs)
         if "best" not in kept or abs(target_lufs - loudness) < kept["best"][0]:
             kept["best"] = (abs(target_lufs - loudness), y, peak)

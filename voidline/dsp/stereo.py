@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.signal
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.analysis.histogram import GatedHistogram
@@ -46,18 +47,27 @@ from voidline.analysis.loudness import (
     LoudnessMeter,
 )
 from voidline.audio.format import AudioFormat
-from voidline.dsp.biquad import allpass, as_frames, check_sample_rate
+from voidline.dsp.biquad import (
+    allpass,
+    as_frames,
+    check_sample_rate,
+    filter_rows,
+    to_frames,
+    to_rows,
+)
 from voidline.dsp.crossover import (
     MAX_FREQUENCY_FRACTION,
     MIN_CROSSOVER_HZ,
     Crossover,
     linkwitz_riley_highpass,
 )
+from voidline.dsp.parallel import run_parallel
 from voidline.errors import InvalidInputError
 
 MAX_WIDTH = 2.0
 MAX_MONO_LOSS_DB = 1.0  # how much worse than the input's the mono loudness change may get
 GUARD_STEPS = 8  # bisection steps: g to within 1/256
+SEGMENT_FRAMES = 1 << 16  # the side's bands are made and summed this many frames at a time
 
 
 def mono_loudness_change_db(x: NDArray[np.float64], fs: int) -> float:
@@ -130,14 +140,76 @@ def _check(
         )
 
 
+def _mid_side(
+    rows: NDArray[np.float64], work: NDArray[np.float64] | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """M = (L + R) / 2 and S = (L - R) / 2 of rows (2, frames), in work (new when None)."""
+    mid_side = np.empty_like(rows) if work is None else work
+    mid, side = mid_side[0], mid_side[1]
+    np.add(rows[0], rows[1], out=mid)
+    mid *= 0.5
+    np.subtract(rows[0], rows[1], out=side)
+    side *= 0.5
+    return mid, side
+
+
 def _assemble(
     mid: NDArray[np.float64], side: NDArray[np.float64], g: float, out: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """out[:, 0] = M + g S and out[:, 1] = M - g S, written in place."""
-    np.multiply(side, g, out=out[:, 1])
-    np.add(mid, out[:, 1], out=out[:, 0])
-    np.subtract(mid, out[:, 1], out=out[:, 1])
+    """out[0] = M + g S and out[1] = M - g S (rows: channels, frames), written in place."""
+    np.multiply(side, g, out=out[1])
+    np.add(mid, out[1], out=out[0])
+    np.subtract(mid, out[1], out=out[1])
     return out
+
+
+@njit(cache=True, nogil=True)
+def _weighted_sum(
+    bands: NDArray[np.float64], weights: NDArray[np.float64], out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    """out[n] = sum of weights[b] * bands[b, n] over the bands with a non-zero weight.
+
+    Summed from 0.0, lowest band first, each product rounded before it is added: the numbers
+    of `scaled += w * band` band by band.
+    """
+    for n in range(out.shape[0]):
+        total = 0.0
+        for b in range(bands.shape[0]):
+            if weights[b] != 0.0:
+                product = weights[b] * bands[b, n]
+                total = total + product
+        out[n] = total
+
+
+def _scale_bands(
+    side: NDArray[np.float64], widths: tuple[float, ...], crossover: Crossover
+) -> None:
+    """side = sum of w_b times its band b, in place, a stretch at a time (little memory)."""
+    weights = np.array(widths)
+    state = crossover.new_state()
+    length = max(1, min(SEGMENT_FRAMES, side.shape[0]))
+    bands = np.empty((crossover.n_bands, length))
+    for start in range(0, side.shape[0], length):
+        stretch = side[start : start + length]
+        crossover.split_into(stretch, state, bands)
+        _weighted_sum(bands[:, : stretch.shape[0]], weights, stretch)
+
+
+def _side_path(
+    side: NDArray[np.float64],
+    widths: tuple[float, ...],
+    crossover: Crossover | None,
+    mono_below_hz: float,
+    fs: int,
+) -> None:
+    """Step 1 and the side's half of step 2 of the module docstring, on side in place."""
+    if all(w == widths[0] for w in widths):
+        side *= widths[0]
+    else:
+        assert crossover is not None  # one band is always uniform
+        _scale_bands(side, widths, crossover)
+    if mono_below_hz != 0.0:
+        filter_rows(linkwitz_riley_highpass(mono_below_hz, fs), side[np.newaxis], side[np.newaxis])
 
 
 def widen(
@@ -152,36 +224,60 @@ def widen(
     crossover None means one band (width_per_band then holds one value). mono_below_hz 0
     turns mono bass off. Mono input is returned unchanged.
     """
+    _check(tuple(float(w) for w in width_per_band), crossover, mono_below_hz, fs)
+    frames = as_frames(x)
+    if frames.shape[1] == 1:
+        return frames.copy()
+    rows = to_rows(frames)
+    out = np.empty_like(rows)
+    widen_rows(rows, width_per_band, crossover, mono_below_hz, fs, out)
+    return to_frames(out)
+
+
+def widen_rows(
+    rows: NDArray[np.float64],
+    width_per_band: Sequence[float],
+    crossover: Crossover | None,
+    mono_below_hz: float,
+    fs: int,
+    out: NDArray[np.float64],
+    work: NDArray[np.float64] | None = None,
+) -> None:
+    """`widen` for stereo rows (2, frames), written into out (which may be rows itself).
+
+    work: an array of rows' shape to hold the mid and side signals (a new one when None).
+
+    The side's filters run in one thread while the mid's all-pass and the input's mono
+    loudness change (the guard's floor) are measured in another.
+    """
     widths = tuple(float(w) for w in width_per_band)
     _check(widths, crossover, mono_below_hz, fs)
-    frames = as_frames(x)
     uniform = all(w == widths[0] for w in widths)
-    if frames.shape[1] == 1 or (uniform and widths[0] == 1.0 and mono_below_hz == 0.0):
-        return frames.copy()
+    if uniform and widths[0] == 1.0 and mono_below_hz == 0.0:
+        out[...] = rows
+        return
 
-    mid = 0.5 * (frames[:, 0] + frames[:, 1])
-    side = 0.5 * (frames[:, 0] - frames[:, 1])
+    mid, side = _mid_side(rows, work)
     mid_allpass: list[NDArray[np.float64]] = []
-    if uniform:
-        side *= widths[0]
-    else:
+    if not uniform:
         assert crossover is not None  # one band is always uniform
-        scaled = np.zeros_like(side)
-        for band, w in zip(crossover.bands(side[:, np.newaxis]), widths, strict=True):
-            if w != 0.0:
-                scaled += w * band[:, 0]
-        side = scaled
         mid_allpass.append(crossover.allpass_sos)
     if mono_below_hz != 0.0:
-        side = scipy.signal.sosfilt(linkwitz_riley_highpass(mono_below_hz, fs), side)
         mid_allpass.append(allpass(mono_below_hz, fs))
-    if mid_allpass:
-        mid = scipy.signal.sosfilt(np.vstack(mid_allpass), mid)
 
-    out = _assemble(mid, side, 1.0, np.empty_like(frames))
-    floor = mono_loudness_change_db(frames, fs) - MAX_MONO_LOSS_DB
-    if mono_loudness_change_db(out, fs) >= floor:
-        return out
+    def mid_path() -> float:
+        if mid_allpass:
+            filter_rows(np.vstack(mid_allpass), mid[np.newaxis], mid[np.newaxis])
+        return mono_loudness_change_db(rows.T, fs) - MAX_MONO_LOSS_DB
+
+    def side_path() -> float:
+        _side_path(side, widths, crossover, mono_below_hz, fs)
+        return 0.0
+
+    floor, _ = run_parallel([mid_path, side_path])
+    _assemble(mid, side, 1.0, out)
+    if mono_loudness_change_db(out.T, fs) >= floor:
+        return
     # Guard: bisect the common side factor on the model; `low` always passes (0: mono).
     change = _MonoChange(mid, side, fs)
     low, high = 0.0, 1.0
@@ -192,6 +288,5 @@ def widen(
         else:
             high = g
     # The meter has the last word (the model agrees with it to rounding).
-    while mono_loudness_change_db(_assemble(mid, side, low, out), fs) < floor and low > 0.0:
+    while mono_loudness_change_db(_assemble(mid, side, low, out).T, fs) < floor and low > 0.0:
         low = max(0.0, low - 0.5**GUARD_STEPS)
-    return out

@@ -17,6 +17,12 @@
 
 An optional reference-match EQ (a callable, see `voidline.mastering.reference`) runs before
 the EQ. Stages whose settings do nothing are skipped, and each stage reports progress.
+
+The working gain makes one channel-major copy of the signal (a contiguous row per channel,
+which the filters run along, one thread per channel). Stages 2-5 work on it in place and
+share one spare array of its size, so no stage transposes, copies or allocates the whole
+signal again; the loudness stage reads the rows in place as (frames, channels), uses the
+spare array for its trial signals and returns a new C-ordered array.
 """
 
 from __future__ import annotations
@@ -29,18 +35,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from voidline.dsp.biquad import as_frames
+from voidline.dsp.biquad import as_frames, to_frames
 from voidline.dsp.compressor import CompressorBand, MultibandCompressor
 from voidline.dsp.crossover import Crossover
 from voidline.dsp.eq import EqSettings, Equalizer
-from voidline.dsp.exciter import MAX_FREQ_FRACTION, excite
+from voidline.dsp.exciter import MAX_FREQ_FRACTION, excite_rows
 from voidline.dsp.loudness_target import (
     ABSOLUTE_GATE_LUFS,
     LoudnessResult,
     integrated_lufs,
     match_loudness,
 )
-from voidline.dsp.stereo import widen
+from voidline.dsp.stereo import widen_rows
 from voidline.errors import InvalidInputError
 from voidline.mastering.parameters import (
     BAND_NAMES,
@@ -170,24 +176,37 @@ def process(
     stages = _stages(settings, fs, frames.shape[1], match_eq)
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}
-    x = frames * 10.0 ** (gain_db / 20.0)
+    rows = np.multiply(frames.T, 10.0 ** (gain_db / 20.0), out=np.empty(frames.shape[::-1]))
+    # One spare signal-sized array serves every stage that needs one (fresh memory is slow).
+    work = np.empty_like(rows)
     for i, (stage, step) in enumerate(stages):
         report(stage, i / (len(stages) + 1))
         start = time.perf_counter()
-        x = step(x)
+        step(rows, work)
         timings[stage] = time.perf_counter() - start
 
     report("loudness", len(stages) / (len(stages) + 1))
     start = time.perf_counter()
-    out, loudness = match_loudness(
-        x, fs, target_lufs, ceiling_dbtp, release_ms=settings.limiter_release_ms
+    out, loudness = match_loudness(  # reads the rows in place; its output is C-ordered frames
+        rows.T, fs, target_lufs, ceiling_dbtp, release_ms=settings.limiter_release_ms, work=work.T
     )
     timings["loudness"] = time.perf_counter() - start
     report("done", 1.0)
     return ChainResult(audio=out, loudness=loudness, working_gain_db=gain_db, stage_seconds=timings)
 
 
-Stage = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+# A stage works in place on rows (channels, frames), given a spare array of the same shape it
+# may overwrite; what it returns is ignored.
+Stage = Callable[[NDArray[np.float64], NDArray[np.float64]], object]
+
+
+def _reference_stage(match_eq: MatchEq) -> Stage:
+    """The match EQ (which takes and returns frames) as an in-place stage on rows."""
+
+    def step(rows: NDArray[np.float64], work: NDArray[np.float64]) -> None:
+        np.copyto(rows, match_eq(to_frames(rows)).T)
+
+    return step
 
 
 def _stages(
@@ -196,20 +215,27 @@ def _stages(
     """The stages that do something with these settings, in chain order (loudness excluded)."""
     stages: list[tuple[str, Stage]] = []
     if match_eq is not None:
-        stages.append(("reference_eq", match_eq))
+        stages.append(("reference_eq", _reference_stage(match_eq)))
     equalizer = Equalizer(settings.eq, fs)
     if not equalizer.is_flat:
-        stages.append(("eq", equalizer.process))
+        stages.append(("eq", lambda rows, work: equalizer.process_rows(rows, rows)))
     if not all(band.is_transparent for band in settings.compressor):
         compressor = MultibandCompressor(Crossover(CROSSOVER_HZ, fs), settings.compressor)
-        stages.append(("multiband", compressor.process))
+        stages.append(("multiband", lambda rows, work: compressor.process_rows(rows, rows)))
     widths, mono_hz = settings.widths, settings.mono_bass_hz
     if channels == 2 and (any(w != 1.0 for w in widths) or mono_hz > 0.0):
         crossover = Crossover(CROSSOVER_HZ, fs)
-        stages.append(("stereo", lambda x: widen(x, widths, crossover, mono_hz, fs)))
+        stages.append(
+            (
+                "stereo",
+                lambda rows, work: widen_rows(rows, widths, crossover, mono_hz, fs, rows, work),
+            )
+        )
     if settings.exciter_amount > 0.0:
         # The exciter's corner must stay below 0.45 fs; at 16 kHz that is 7.2 kHz.
         freq = min(settings.exciter_freq_hz, 0.9 * MAX_FREQ_FRACTION * fs)
         amount, drive = settings.exciter_amount, settings.exciter_drive_db
-        stages.append(("exciter", lambda x: excite(x, fs, amount, drive, freq)))
+        stages.append(
+            ("exciter", lambda rows, work: excite_rows(rows, fs, amount, drive, freq, rows, work))
+        )
     return stages

@@ -57,12 +57,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.dsp.biquad import as_frames, check_sample_rate
 from voidline.dsp.limiter import true_peak_dbtp
 from voidline.dsp.loudness_target import ABSOLUTE_GATE_LUFS, integrated_lufs
+from voidline.dsp.parallel import cpu_cores, run_parallel
 from voidline.errors import InvalidInputError
 from voidline.mastering.parameters import CROSSOVER_HZ
 
@@ -233,8 +235,10 @@ class ReferenceProfile:
         else:
             mid = frames[:, 0]
             side = np.zeros_like(mid)
-        mid_db, band_mid = _spectrum(mid, fs)
-        side_db, band_side = _spectrum(side, fs)
+        # The two spectra are independent: their FFTs run on separate cores.
+        (mid_db, band_mid), (side_db, band_side) = run_parallel(
+            [functools.partial(_spectrum, mid, fs), functools.partial(_spectrum, side, fs)]
+        )
         mid_lufs = integrated_lufs(mid[:, np.newaxis], fs)
         return cls(
             sample_rate_hz=fs,
@@ -468,5 +472,6 @@ def apply_match_eq(audio: ArrayLike, fs: int, match: ReferenceMatch) -> NDArray[
         return frames.copy()
     taps = match_fir(match.frequencies_hz, match.curve_db, fs)
     delay = (taps.shape[0] - 1) // 2
-    filtered = scipy.signal.oaconvolve(frames, taps[:, np.newaxis], mode="full", axes=0)
+    with scipy.fft.set_workers(cpu_cores()):  # the same transforms, spread over the cores
+        filtered = scipy.signal.oaconvolve(frames, taps[:, np.newaxis], mode="full", axes=0)
     return np.ascontiguousarray(filtered[delay : delay + frames.shape[0]], dtype=np.float64)
