@@ -33,6 +33,7 @@ from services.analysis.convert import (
     report_to_proto,
 )
 from services.analysis.settings import AnalysisSettings
+from services.common.streams import audio_payload
 from voidline.analysis.analyzer import StreamingAnalyzer
 from voidline.analysis.report import AnalysisReport, LiveLoudness
 from voidline.audio.decode import ContainerReader, PcmDecoder
@@ -412,23 +413,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):  # type: igno
 
     def _audio_of(self, request: analysis_pb2.StreamAnalyzeRequest) -> bytes:
         """The audio bytes of a message after the first, checked against the protocol and cap."""
-        kind = request.WhichOneof("request")
-        if kind == "config":
-            raise InvalidInputError(
-                "a second config arrived; only the first message may carry the config"
-            )
-        if kind != "audio":
-            raise InvalidInputError(
-                "an empty message arrived; every message after the first must carry audio"
-            )
-        data: bytes = request.audio.data
-        cap = self._settings.max_chunk_bytes
-        if len(data) > cap:
-            raise InvalidInputError(
-                f"audio chunk of {len(data)} bytes is over the {cap}-byte cap per message "
-                "(max_chunk_bytes); send about 100 ms per message"
-            )
-        return data
+        return audio_payload(request, self._settings.max_chunk_bytes)
 
     def _check_file_size(self, size: int) -> None:
         cap = self._settings.max_file_bytes

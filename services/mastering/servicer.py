@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.analysis.convert import audio_format_from_proto
+from services.common.streams import audio_payload
 from services.mastering.convert import (
     JobConfig,
     ReferenceRequest,
@@ -415,19 +416,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
         ]
 
     def _audio_of(self, request: Any) -> bytes:
-        kind = request.WhichOneof("request")
-        if kind != "audio":
-            raise InvalidInputError(
-                "only the first message may carry the config; every later one must carry audio"
-            )
-        data: bytes = request.audio.data
-        cap = self._settings.max_chunk_bytes
-        if len(data) > cap:
-            raise InvalidInputError(
-                f"audio chunk of {len(data)} bytes is over the {cap}-byte cap per message "
-                "(max_chunk_bytes); send about 100 ms per message"
-            )
-        return data
+        return audio_payload(request, self._settings.max_chunk_bytes)
 
     def _observe(self, method: str, audio_s: float, report: mastering_pb2.MasterReport) -> None:
         self._metrics.jobs.labels(method, "ok").inc()

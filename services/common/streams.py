@@ -1,0 +1,28 @@
+"""The config-first stream protocol every audio servicer shares (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voidline.errors import InvalidInputError
+
+
+def audio_payload(request: Any, max_chunk_bytes: int) -> bytes:
+    """The audio bytes of a message after the first (a `oneof request { config; audio }`).
+
+    InvalidInputError for a second config, an empty message, or a chunk over the cap.
+    """
+    kind = request.WhichOneof("request")
+    if kind == "config":
+        raise InvalidInputError("a second config arrived; only the first message may carry it")
+    if kind != "audio":
+        raise InvalidInputError(
+            "an empty message arrived; every message after the first must carry audio"
+        )
+    data: bytes = request.audio.data
+    if len(data) > max_chunk_bytes:
+        raise InvalidInputError(
+            f"audio chunk of {len(data)} bytes is over the {max_chunk_bytes}-byte cap per "
+            "message (max_chunk_bytes); send about 100 ms per message"
+        )
+    return data
