@@ -385,6 +385,9 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
                     yield response(progress=_progress(stage, fraction, received_s))
                 else:
                     getter.cancel()
+            while not queue.empty():  # stages reported just before the job returned
+                stage, fraction = queue.get_nowait()
+                yield response(progress=_progress(stage, fraction, received_s))
             result = task.result()
         report = master_report_to_proto(result)
         report.processing_s = time.perf_counter() - started
