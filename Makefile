@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 50051
 
-.PHONY: install run test lint format protos bench clean
+.PHONY: install run test lint format protos bench bench-mastering clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ protos: install
 
 bench: install
 	$(BIN)/python benchmarks/analysis.py
+
+# Mastering quality and speed against matchering (installed into its own GPL venv under
+# benchmarks/.cache on first use, never into .venv): the tables in docs/benchmarks.md.
+bench-mastering: install
+	$(BIN)/python benchmarks/mastering_quality.py
+	$(BIN)/python benchmarks/mastering_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,308 @@
+"""Mastering speed and memory: a 3-minute stereo 44.1 kHz WAV to a mastered 24-bit WAV.
+
+    .venv/bin/python benchmarks/mastering_speed.py [--repeats 3] [--seconds 180] [--track NAME]
+        [--no-matchering] [--no-gateway]
+
+Material: --seconds from the middle of a real recording of Debian's `nexuiz-music` (GPL-2+
+game music, fetched into the gitignored benchmarks/.cache, never committed), written as a
+16-bit WAV: the file a user would upload. Without the package, a generated track
+(`voidline.mastering.synth`) stands in. The reference for the two reference-mode contenders is
+another track of the package (or another generated track), also a 16-bit WAV.
+
+Every run is a fresh process that reads the input WAV and writes the master as a 24-bit WAV,
+as a user's one-off job would; nothing is cached between runs. Two times per run:
+- job: inside the process, from reading the input file to the master written (what the
+  process spends on the job once its libraries are imported);
+- process: from launch to exit as the parent sees it (adds interpreter start-up, imports and,
+  for Voidline, loading numba's cached machine code).
+Peak memory is the process's VmHWM at the end of the job. Medians of --repeats runs; each
+contender gets one untimed warm-up run first (file-system caches, numba's on-disk cache).
+
+Contenders:
+- voidline: `MasteringEngine` in process: analysis of the input (384 features), the int8
+  parameter model, the whole chain (EQ, 4-band compressor, width, exciter, true-peak limiter
+  with loudness targeting), 24-bit TPDF-dithered encoding, and the analysis of the delivered
+  file for the report. Target `streaming` (-14 LUFS, -1 dBTP).
+- voidline ref: the same with the reference track (reference mode, amount 1); measuring the
+  reference is part of the job.
+- matchering: matchering 2.0.6 with the same reference, `pcm24` output (GPL-3.0: its own venv,
+  benchmarks/.cache/gpl-venv, run as a subprocess, never imported by this project).
+- voidline via gateway: the `voidline master IN OUT --format wav24 --no-cache` command against
+  a running `voidline up` (gateway, analysis and mastering as separate processes on loopback;
+  the before/after analysis goes to the analysis service over gRPC). Job and process time are
+  both the command's wall time; the memory column is the mastering service's VmHWM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+from _music import (
+    ROOT,
+    gpl_python,
+    load_track,
+    machine,
+    middle_excerpt,
+    music_archive,
+    peak_rss_mb,
+)
+
+FS = 44_100
+DEFAULT_TRACK = "northern-lights"  # 281 s: a 3-minute stretch from its middle
+REFERENCE_TRACK = "digital-pursuit"
+GENERATED_SEEDS = (11, 12)  # input and reference when the package is unavailable
+
+# Runs inside the GPL venv's interpreter: one job, then its own timing and VmHWM as JSON.
+MATCHERING_JOB = """
+import json, sys, time
+started = time.perf_counter()
+import matchering
+imported = time.perf_counter()
+matchering.process(target=sys.argv[1], reference=sys.argv[2],
+                   results=[matchering.pcm24(sys.argv[3])])
+done = time.perf_counter()
+status = open("/proc/self/status").read().splitlines()
+hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(json.dumps({"job_s": done - imported, "peak_rss_mb": hwm / 1024}))
+"""
+
+DESCRIPTIONS = {
+    "voidline": "MasteringEngine in process, int8 model, target streaming, WAV24 out",
+    "voidline ref": "the same in reference mode (amount 1), measuring the reference included",
+    "matchering": "matchering 2.0.6, same reference, pcm24 out (GPL venv, subprocess)",
+    "voidline via gateway": "`voidline master --no-cache` through `voidline up` on loopback",
+}
+
+
+# --- the job, as one process runs it ----------------------------------------------------------
+
+
+def voidline_job(source: Path, output: Path, reference: Path | None) -> dict[str, float]:
+    """Master source into output (24-bit WAV) in this process; the job's seconds and VmHWM."""
+    import hashlib
+
+    from voidline.audio.encode import OutputFormat
+    from voidline.mastering.engine import (
+        InProcessAnalyzer,
+        MasteringEngine,
+        MasteringSettings,
+        ReferenceInput,
+    )
+    from voidline.mastering.inference import ParameterModel, default_model_dir
+    from voidline.mastering.reference import ReferenceProfile
+    from voidline.mastering.targets import resolve_target
+
+    started = time.perf_counter()
+    data = source.read_bytes()
+    audio, fs = sf.read(source, dtype="float64", always_2d=True)
+    model = ParameterModel.load(default_model_dir(), "int8")
+    engine = MasteringEngine(InProcessAnalyzer(), lambda precision: model)
+    reference_input = None
+    if reference is not None:
+        ref_audio, ref_fs = sf.read(reference, dtype="float64", always_2d=True)
+        profile = ReferenceProfile.measure(ref_audio, int(ref_fs), role="reference")
+        reference_input = ReferenceInput("benchmark", profile, amount=1.0)
+    settings = MasteringSettings(
+        target=resolve_target("streaming"),
+        output_format=OutputFormat.WAV24,
+        reference=reference_input,
+    )
+    result = engine.master(audio, int(fs), settings, hashlib.sha256(data).hexdigest())
+    output.write_bytes(result.encoded)
+    return {"job_s": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- running the contenders -------------------------------------------------------------------
+
+
+def timed_process(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a command; its last stdout line as JSON (if any) plus the process wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:4]} exited {done.returncode}: {done.stderr[-2000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    record: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    record["process_s"] = elapsed
+    return record
+
+
+class VoidlineUp:
+    """A `voidline up` in a scratch home: gateway, analysis and mastering processes."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {**os.environ, "VOIDLINE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+        self.env.pop("VOIDLINE_API_KEY", None)
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "voidline"), "up", "--port", "0"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # ends early only if the process exits
+            if "gateway at" in line:
+                return
+        raise RuntimeError(f"voidline up exited {self.process.wait()}; see {home / 'logs'}")
+
+    def mastering_pid(self) -> int:
+        state = json.loads((self.home / "state.json").read_text())
+        return int(next(s["pid"] for s in state["services"] if s["name"] == "mastering"))
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_contender(
+    name: str, source: Path, reference: Path, workdir: Path, repeats: int, up: VoidlineUp | None
+) -> dict[str, Any]:
+    """One warm-up and `repeats` timed runs of a contender; medians and the largest VmHWM."""
+    output = workdir / f"{name.replace(' ', '_')}.wav"
+    python = sys.executable
+    script = str(Path(__file__).resolve())
+    if name == "matchering":
+        gpl = gpl_python()
+        if gpl is None:
+            return {}
+        command = [str(gpl), "-c", MATCHERING_JOB, str(source), str(reference), str(output)]
+    elif name == "voidline via gateway":
+        assert up is not None
+        command = [
+            str(Path(python).parent / "voidline"),
+            *("master", str(source), str(output), "--format", "wav24", "--no-cache", "--json"),
+        ]
+    else:
+        command = [python, script, "--job", str(source), str(output)]
+        if name == "voidline ref":
+            command += ["--job-reference", str(reference)]
+    env = None if up is None else up.env
+    runs = [timed_process(command, env) for _ in range(repeats + 1)][1:]
+    if name == "voidline via gateway":
+        assert up is not None
+        for run in runs:
+            run["job_s"] = run["process_s"]
+        rss = peak_rss_mb(up.mastering_pid())
+    else:
+        rss = max(run["peak_rss_mb"] for run in runs)
+    info = sf.info(output)
+    return {
+        "job_s": statistics.median(run["job_s"] for run in runs),
+        "process_s": statistics.median(run["process_s"] for run in runs),
+        "peak_rss_mb": rss,
+        "output": f"{info.subtype}, {info.samplerate} Hz, {info.frames / info.samplerate:.1f} s",
+    }
+
+
+# --- material ---------------------------------------------------------------------------------
+
+
+def write_material(workdir: Path, seconds: float, track: str) -> tuple[Path, Path, str]:
+    """(input WAV, reference WAV, description): 16-bit stereo 44.1 kHz files."""
+    source, reference = workdir / "input.wav", workdir / "reference.wav"
+    archive = music_archive()
+    if archive is not None:
+        audio, fs = load_track(archive, track)
+        sf.write(source, middle_excerpt(audio, fs, seconds), fs, subtype="PCM_16")
+        ref, ref_fs = load_track(archive, REFERENCE_TRACK)
+        sf.write(reference, ref, ref_fs, subtype="PCM_16")
+        return (
+            source,
+            reference,
+            (
+                f"{seconds:g} s from the middle of `{track}` (nexuiz-music), reference "
+                f"`{REFERENCE_TRACK}` ({ref.shape[0] / ref_fs:.0f} s)"
+            ),
+        )
+    from voidline.mastering.synth import generate_track
+
+    for path, seed in zip((source, reference), GENERATED_SEEDS, strict=True):
+        sf.write(path, generate_track(seed, seconds, FS).audio, FS, subtype="PCM_16")
+    return source, reference, f"generated tracks, seeds {GENERATED_SEEDS}, {seconds:g} s each"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--track", default=DEFAULT_TRACK)
+    parser.add_argument("--no-matchering", action="store_true")
+    parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument("--job", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--job-reference", metavar="REF", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:  # a worker: one job, one JSON line
+        reference = Path(args.job_reference) if args.job_reference else None
+        print(json.dumps(voidline_job(Path(args.job[0]), Path(args.job[1]), reference)))
+        return
+
+    names = [n for n in DESCRIPTIONS if not (args.no_matchering and n == "matchering")]
+    names = [n for n in names if not (args.no_gateway and n == "voidline via gateway")]
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        source, reference, material = write_material(workdir, args.seconds, args.track)
+        up = None if args.no_gateway else VoidlineUp(workdir / "home")
+        try:
+            for name in names:
+                print(f"running {name} ...", file=sys.stderr)
+                results[name] = run_contender(name, source, reference, workdir, args.repeats, up)
+        finally:
+            if up is not None:
+                up.stop()
+
+    anchor = results.get("matchering") or {}
+    print(f"## Mastering speed and memory — {dt.date.today().isoformat()}\n")
+    print(f"Machine: {machine()}. Input: {material}; 16-bit WAV in, 24-bit WAV out.")
+    print(f"Medians of {args.repeats} fresh-process runs after one warm-up.\n")
+    print("| contender | job s | process s | x real time (job) | job vs matchering | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, result in results.items():
+        if not result:
+            print(f"| {name} | - | - | - | - | (unavailable) |")
+            continue
+        ratio = (
+            f"{anchor['job_s'] / result['job_s']:.2f}x faster"
+            if anchor and name != "matchering"
+            else ("1.00x" if name == "matchering" else "-")
+        )
+        print(
+            f"| {name} | {result['job_s']:.2f} | {result['process_s']:.2f} | "
+            f"{args.seconds / result['job_s']:.0f}x | {ratio} | {result['peak_rss_mb']:.0f} |"
+        )
+    print()
+    if anchor and "voidline" in results and results["voidline"]:
+        job = anchor["job_s"] / results["voidline"]["job_s"]
+        process = anchor["process_s"] / results["voidline"]["process_s"]
+        verdict = "met" if job >= 3.0 else "NOT met"
+        print(
+            f"Voidline vs matchering: {job:.2f}x faster per job, {process:.2f}x per process "
+            f"(goal >= 3x: {verdict}).\n"
+        )
+    for name in results:
+        print(f"- {name}: {DESCRIPTIONS[name]}")
+
+
+if __name__ == "__main__":
+    main()
