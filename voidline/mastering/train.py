@@ -89,7 +89,7 @@ class TrainConfig:
     """Everything that decides the trained model (workers only decide how fast data is made)."""
 
     seed: int = 1
-    n_examples: int = 2000
+    n_examples: int = 6000
     seconds: float = 6.0
     fs: int = 44_100
     epochs: int = 300
@@ -664,7 +664,8 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
         "",
         f"Architecture: {card['architecture']}.",
         "",
-        "Features constant in the training data, which the network ignores (scale 0): "
+        "Features the network ignores (scale 0: the format and defect features, and any "
+        "constant in the training data): "
         + (", ".join(f"`{name}`" for name in card["inputs"]["ignored_features"]) or "none")
         + ".",
         "",
@@ -686,7 +687,11 @@ def render_card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Data",
         "",
-        *(f"- {key}: {value}" for key, value in card["data"].items() if key != "recipes"),
+        *(
+            f"- {key}: {_describe_field(value) if isinstance(value, Mapping) else value}"
+            for key, value in card["data"].items()
+            if key != "recipes"
+        ),
         "",
         *_recipe_table(card["data"].get("recipes")),
         "## Training",
