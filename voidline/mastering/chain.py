@@ -15,8 +15,11 @@
 6. Loudness (`voidline.dsp.loudness_target.match_loudness`): gain and true-peak look-ahead
    limiting to the target, the 16x meter's true peak at or below the ceiling.
 
-An optional reference-match EQ (a callable, see `voidline.mastering.reference`) runs before
-the EQ. Stages whose settings do nothing are skipped, and each stage reports progress.
+An optional reference-match EQ (a callable, see `voidline.mastering.reference`) runs after
+the exciter, just before the loudness stage: it sees the tone the compressor, the width
+stage and the exciter have left, so the master's tonal balance is the reference's whatever
+those stages did to it. Stages whose settings do nothing are skipped, and each stage reports
+progress.
 
 The working gain makes one channel-major copy of the signal (a contiguous row per channel,
 which the filters run along, one thread per channel). Stages 2-5 work on it in place and
@@ -214,8 +217,6 @@ def _stages(
 ) -> list[tuple[str, Stage]]:
     """The stages that do something with these settings, in chain order (loudness excluded)."""
     stages: list[tuple[str, Stage]] = []
-    if match_eq is not None:
-        stages.append(("reference_eq", _reference_stage(match_eq)))
     equalizer = Equalizer(settings.eq, fs)
     if not equalizer.is_flat:
         stages.append(("eq", lambda rows, work: equalizer.process_rows(rows, rows)))
@@ -238,4 +239,6 @@ def _stages(
         stages.append(
             ("exciter", lambda rows, work: excite_rows(rows, fs, amount, drive, freq, rows, work))
         )
+    if match_eq is not None:
+        stages.append(("reference_eq", _reference_stage(match_eq)))
     return stages

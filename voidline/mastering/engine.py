@@ -7,9 +7,12 @@ encode, verify, record. Protocol-neutral: the gRPC servicer converts and calls `
 
 Reference mode: the reference decides tone and width, so the model's EQ and width parameters
 are set to neutral and replaced by the match EQ and the match's per-band width factors; its
-dynamics, exciter and limiter parameters still apply. The loudness target moves towards the
-reference's integrated loudness by the amount: target = amount * reference + (1 - amount) *
-requested. The ceiling is always the requested one: reference mode is true-peak safe.
+dynamics, exciter and limiter parameters still apply. The widths are planned on the input;
+the match EQ is planned on the signal that reaches it, after the compressor, width stage and
+exciter, so what those stages do to the tone is matched away too. The loudness target moves
+towards the reference's integrated loudness by the amount:
+target = amount * reference + (1 - amount) * requested. The ceiling is always the requested
+one: reference mode is true-peak safe.
 
 The A/B gain is the master's integrated loudness minus the input's: played with that gain,
 the original is as loud as the master, so a listener compares tone and dynamics, not level.
@@ -35,7 +38,12 @@ from voidline.mastering.chain import ChainSettings, check_input, process
 from voidline.mastering.excerpt import check_excerpt_seconds, loudest_window
 from voidline.mastering.joblog import JobLog, new_job_id
 from voidline.mastering.parameters import BAND_NAMES, BY_NAME, EQ_BAND_NAMES
-from voidline.mastering.reference import ReferenceProfile, apply_match_eq, plan_match
+from voidline.mastering.reference import (
+    ReferenceMatch,
+    ReferenceProfile,
+    apply_match_eq,
+    plan_match,
+)
 from voidline.mastering.styles import applied_parameters, check_intensity, check_style
 from voidline.mastering.targets import LoudnessTarget
 
@@ -267,13 +275,16 @@ class MasteringEngine:
         target_lufs = settings.target.lufs
         match_eq = None
         reference: ReferenceOutcome | None = None
+        final_match: list[ReferenceMatch] = []
         if settings.reference is not None:
             report("reference", 0.18)
             ref = settings.reference
-            match = plan_match(ReferenceProfile.measure(frames, fs), ref.profile, ref.amount)
+            # Width is planned on the input (the width stage scales its side); tone is planned
+            # on what reaches the match EQ, after the compressor, width and exciter.
+            widths = plan_match(ReferenceProfile.measure(frames, fs), ref.profile, ref.amount)
             for name in (*EQ_BAND_NAMES, "low_shelf_db", "high_shelf_db"):
                 applied[name] = 0.0
-            for band, factor in zip(BAND_NAMES, match.width_factors, strict=True):
+            for band, factor in zip(BAND_NAMES, widths.width_factors, strict=True):
                 spec = BY_NAME[f"width_{band}"]
                 applied[spec.name] = min(max(factor, spec.low), spec.high)
             target_lufs = ref.amount * ref.profile.integrated_lufs + (1.0 - ref.amount) * (
@@ -282,16 +293,9 @@ class MasteringEngine:
             target_lufs = min(max(target_lufs, -60.0), 0.0)
 
             def match_eq(x: NDArray[np.float64]) -> NDArray[np.float64]:
-                return apply_match_eq(x, fs, match)
-
-            curve = np.asarray(match.curve_db, dtype=np.float64)
-            reference = ReferenceOutcome(
-                reference_id=ref.reference_id,
-                amount=ref.amount,
-                reference_lufs=ref.profile.integrated_lufs,
-                max_boost_db=float(max(curve.max(initial=0.0), 0.0)),
-                max_cut_db=float(min(curve.min(initial=0.0), 0.0)),
-            )
+                processed = ReferenceProfile.measure(x, fs, role="processed input")
+                final_match.append(plan_match(processed, ref.profile, ref.amount))
+                return apply_match_eq(x, fs, final_match[-1])
 
         chain = process(
             frames,
@@ -304,6 +308,15 @@ class MasteringEngine:
         )
         if not chain.loudness.reached:
             notes.append(chain.loudness.note)
+        if settings.reference is not None and final_match:
+            curve = np.asarray(final_match[-1].curve_db, dtype=np.float64)
+            reference = ReferenceOutcome(
+                reference_id=settings.reference.reference_id,
+                amount=settings.reference.amount,
+                reference_lufs=settings.reference.profile.integrated_lufs,
+                max_boost_db=float(max(curve.max(initial=0.0), 0.0)),
+                max_cut_db=float(min(curve.min(initial=0.0), 0.0)),
+            )
 
         report("encoding", 0.85)
         encoded = encode(chain.audio, fs, settings.output_format)
