@@ -17,7 +17,7 @@ from services.analysis.convert import report_to_proto as analysis_report_to_prot
 from voidline.audio.encode import OutputFormat, check_encodable
 from voidline.audio.format import AudioFormat, Encoding
 from voidline.errors import InvalidInputError
-from voidline.mastering.engine import MasteringResult
+from voidline.mastering.engine import MasteringResult, job_metrics
 from voidline.mastering.joblog import JobRecord
 from voidline.mastering.parameters import BY_NAME, PARAMETER_NAMES
 from voidline.mastering.styles import check_intensity
@@ -205,26 +205,8 @@ def master_report_to_proto(result: MasteringResult) -> mastering_pb2.MasterRepor
 
 
 def report_metrics(report: mastering_pb2.MasterReport) -> dict[str, Any]:
-    """A report's numbers under the keys of `MasteringResult.metrics` (job-log rows of cache
-    hits, which have no domain result, carry the same fields as the job they repeat)."""
-    inp, out = report.input, report.output
-    return {
-        "target_lufs": report.target_lufs,
-        "input_integrated_lufs": inp.loudness.integrated_lufs,
-        "input_true_peak_dbtp": inp.peaks.true_peak_dbtp,
-        "input_loudness_range_lu": inp.loudness.loudness_range_lu,
-        "output_integrated_lufs": out.loudness.integrated_lufs,
-        "output_true_peak_dbtp": out.peaks.true_peak_dbtp,
-        "output_loudness_range_lu": out.loudness.loudness_range_lu,
-        "output_score": out.score.voidline_score,
-        "input_score": inp.score.voidline_score,
-        "ab_gain_db": report.ab_gain_db,
-        "processing_s": report.processing_s,
-        "output_bytes": report.output_bytes,
-        "excerpt_start_s": report.excerpt_start_s,
-        "excerpt_duration_s": report.excerpt_duration_s,
-        "notes": list(report.notes),
-    }
+    """A report's numbers as the job log keeps them (a cache hit has no domain result)."""
+    return job_metrics(report, report.input, report.output, report.output_bytes)
 
 
 def job_to_proto(record: JobRecord) -> mastering_pb2.GetJobResponse:

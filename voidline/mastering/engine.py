@@ -161,24 +161,33 @@ class MasteringResult:
 
     def metrics(self) -> dict[str, Any]:
         """The result's numbers for the job log."""
-        out, inp = self.output_report, self.input_report
-        return {
-            "target_lufs": self.target_lufs,
-            "input_integrated_lufs": inp.loudness.integrated_lufs,
-            "input_true_peak_dbtp": inp.peaks.true_peak_dbtp,
-            "input_loudness_range_lu": inp.loudness.loudness_range_lu,
-            "output_integrated_lufs": out.loudness.integrated_lufs,
-            "output_true_peak_dbtp": out.peaks.true_peak_dbtp,
-            "output_loudness_range_lu": out.loudness.loudness_range_lu,
-            "output_score": out.score.voidline_score,
-            "input_score": inp.score.voidline_score,
-            "ab_gain_db": self.ab_gain_db,
-            "processing_s": self.processing_s,
-            "output_bytes": len(self.encoded),
-            "excerpt_start_s": self.excerpt_start_s,
-            "excerpt_duration_s": self.excerpt_duration_s,
-            "notes": self.notes,
-        }
+        return job_metrics(self, self.input_report, self.output_report, len(self.encoded))
+
+
+def job_metrics(job: Any, inp: Any, out: Any, output_bytes: int) -> dict[str, Any]:
+    """A finished job's numbers for the job log, from a `MasteringResult` or a cached report.
+
+    `job` has target_lufs, ab_gain_db, processing_s, excerpt_start_s, excerpt_duration_s and
+    notes; `inp` and `out` are analysis reports (the domain's or their protobuf messages,
+    which have the same field paths).
+    """
+    return {
+        "target_lufs": job.target_lufs,
+        "input_integrated_lufs": inp.loudness.integrated_lufs,
+        "input_true_peak_dbtp": inp.peaks.true_peak_dbtp,
+        "input_loudness_range_lu": inp.loudness.loudness_range_lu,
+        "output_integrated_lufs": out.loudness.integrated_lufs,
+        "output_true_peak_dbtp": out.peaks.true_peak_dbtp,
+        "output_loudness_range_lu": out.loudness.loudness_range_lu,
+        "output_score": out.score.voidline_score,
+        "input_score": inp.score.voidline_score,
+        "ab_gain_db": job.ab_gain_db,
+        "processing_s": job.processing_s,
+        "output_bytes": output_bytes,
+        "excerpt_start_s": job.excerpt_start_s,
+        "excerpt_duration_s": job.excerpt_duration_s,
+        "notes": list(job.notes),
+    }
 
 
 Progress = Callable[[str, float], None]
