@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from _music import machine, music_archive, peak_rss_mb
 from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,20 +74,13 @@ def real_recording() -> Path | None:
     target = CACHE / Path(REAL_TRACK).name
     if target.exists():
         return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            ["apt-get", "download", "nexuiz-music"], cwd=CACHE, check=True, capture_output=True
-        )
-        deb = next(CACHE.glob("nexuiz-music_*.deb"))
-        subprocess.run(["dpkg", "-x", str(deb), str(CACHE / "nexuiz")], check=True)
-        pk3 = next((CACHE / "nexuiz").rglob("music.pk3"))
-        with zipfile.ZipFile(pk3) as archive:
-            target.write_bytes(archive.read(REAL_TRACK))
-        return target
-    except (OSError, subprocess.CalledProcessError, StopIteration, KeyError) as exc:
-        print(f"real recording unavailable ({exc}); benchmarking the synthetic signal only")
+    archive = music_archive()
+    if archive is None:
+        print("real recording unavailable; benchmarking the synthetic signal only")
         return None
+    with zipfile.ZipFile(archive) as bundle:
+        target.write_bytes(bundle.read(REAL_TRACK))
+    return target
 
 
 # --- workers (each runs in its own process) ---------------------------------------------------
@@ -168,17 +161,6 @@ def run_ffmpeg(x: NDArray[np.float32], fs: int, wav: Path) -> Callable[[], objec
         return subprocess.run(command, check=True, capture_output=True).returncode
 
     return run
-
-
-def peak_rss_mb(pid: int | str = "self") -> float:
-    """Peak resident memory (VmHWM) of a process, MB.
-
-    Not getrusage's ru_maxrss: Linux keeps that across execve, so a worker would report its
-    parent's peak.
-    """
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
 
 
 def cpu_seconds(pid: int | str = "self") -> float:
@@ -388,15 +370,6 @@ def prepare(name: str, x: NDArray[np.float32], fs: int, workdir: Path) -> Path:
     np.save(path, x)
     sf.write(path.with_suffix(".wav"), x, fs, subtype="FLOAT")
     return path
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}"
 
 
 def main() -> None:

@@ -220,7 +220,6 @@ def build_dataset(
     workers > 1 builds in that many processes. progress(done, total) is called in this
     process after each example.
     """
-    _check(n_examples, seed, seconds, fs, workers)
     examples = build_examples(n_examples, seed, seconds, fs, workers, progress)
     _log_timings(examples)
     return training_set(examples)
