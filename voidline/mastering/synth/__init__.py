@@ -42,7 +42,8 @@ class GeneratedTrack:
     recipe: dict[str, Any]  # plain JSON-able values
 
 
-def _check(seed: int, seconds: float, fs: int) -> None:
+def check_arguments(seed: int, seconds: float, fs: int) -> None:
+    """InvalidInputError unless seed, seconds and fs lie within what the generators support."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     if not (isinstance(seconds, int | float) and math.isfinite(seconds)):
@@ -52,10 +53,11 @@ def _check(seed: int, seconds: float, fs: int) -> None:
             f"seconds must lie within {MIN_SECONDS:g}-{MAX_SECONDS:g}, got {seconds:g}"
         )
     if isinstance(fs, bool) or not isinstance(fs, int | np.integer):
-        raise InvalidInputError(f"fs must be a whole number of Hz, got {fs!r}")
+        raise InvalidInputError(f"the sample rate must be a whole number of Hz, got {fs!r}")
     if not MIN_SAMPLE_RATE_HZ <= fs <= MAX_SAMPLE_RATE_HZ:
         raise InvalidInputError(
-            f"fs must lie within {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz, got {fs}"
+            f"the sample rate must lie within {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz, "
+            f"got {fs}"
         )
 
 
@@ -68,7 +70,7 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
     codec_lowpass_hz, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
     compressor band percentiles of the 10 ms peak level, for placing dynamics degradations).
     """
-    _check(seed, seconds, fs)
+    check_arguments(seed, seconds, fs)
     fs = int(fs)
     rng = np.random.default_rng(int(seed))
     n_frames = round(seconds * fs)
