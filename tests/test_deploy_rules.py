@@ -21,6 +21,8 @@ from services.analysis.server import build_runtime
 from services.analysis.settings import AnalysisSettings
 from services.mastering.server import MasteringRuntime
 from services.mastering.settings import MasteringServiceSettings
+from services.stems.server import StemsRuntime
+from services.stems.settings import StemsServiceSettings
 from tests.support.metrics import scrape
 from tests.support.servers import BackgroundRuntime
 from voidline.v1 import (
@@ -29,6 +31,8 @@ from voidline.v1 import (
     audio_pb2,
     mastering_pb2,
     mastering_pb2_grpc,
+    stems_pb2,
+    stems_pb2_grpc,
 )
 
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "voidline-rules.yml"
@@ -87,7 +91,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
                 list(stub.StreamAnalyze(iter(requests), metadata=[("x-api-key", "wrong")]))
             assert backend.metrics_url and front.metrics_url
             exported = {name for name, _ in scrape(backend.metrics_url) | scrape(front.metrics_url)}
-    yield exported | mastering_series(tmp_path_factory.mktemp("mastering"))
+    yield (
+        exported
+        | mastering_series(tmp_path_factory.mktemp("mastering"))
+        | stems_series(tmp_path_factory.mktemp("stems"))
+    )
 
 
 def mastering_series(data_dir: Path) -> set[str]:
@@ -110,6 +118,29 @@ def mastering_series(data_dir: Path) -> set[str]:
         bad = mastering_pb2.MasterConfig(format=audio_format, target_name="loud")
         with pytest.raises(grpc.RpcError):
             list(stub.Master(iter([mastering_pb2.MasterRequest(config=bad), chunk])))
+        assert service.metrics_url
+        return {name for name, _ in scrape(service.metrics_url)}
+
+
+def stems_series(model_dir: Path) -> set[str]:
+    """The series a real stems service exports after a DSP separation and a refused call."""
+    settings = StemsServiceSettings(model_dir=str(model_dir), drain_pause_s=0.0, grace_s=1.0)
+    stems = StemsRuntime(settings)
+    with (
+        BackgroundRuntime(stems.runtime, on_ready=stems.ready) as service,
+        grpc.insecure_channel(service.address) as channel,
+    ):
+        stub = stems_pb2_grpc.StemsServiceStub(channel)
+        pcm = (0.1 * np.sin(np.arange(2 * 44100) * 0.05)).astype("<f4")
+        audio_format = audio_pb2.AudioFormat(
+            encoding=audio_pb2.SAMPLE_ENCODING_PCM_F32LE, sample_rate_hz=44100, channel_count=1
+        )
+        chunk = stems_pb2.SeparateRequest(audio=audio_pb2.AudioChunk(data=pcm.tobytes()))
+        good = stems_pb2.SeparateConfig(format=audio_format)  # no weights: the dsp backend
+        list(stub.Separate(iter([stems_pb2.SeparateRequest(config=good), chunk]), timeout=120))
+        bad = stems_pb2.SeparateConfig(format=audio_format, stems=["kazoo"])
+        with pytest.raises(grpc.RpcError):
+            list(stub.Separate(iter([stems_pb2.SeparateRequest(config=bad), chunk])))
         assert service.metrics_url
         return {name for name, _ in scrape(service.metrics_url)}
 

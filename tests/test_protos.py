@@ -56,7 +56,13 @@ def test_buf_lint_standard_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-DOMAIN_PACKAGES = ["voidline/audio", "voidline/analysis", "voidline/dsp", "voidline/mastering"]
+DOMAIN_PACKAGES = [
+    "voidline/audio",
+    "voidline/analysis",
+    "voidline/dsp",
+    "voidline/mastering",
+    "voidline/stems",
+]
 
 
 @pytest.mark.parametrize("package", DOMAIN_PACKAGES)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+
+import grpc
 
 from services.common.server import ServiceRuntime
 
@@ -141,3 +144,26 @@ class BackgroundRuntime:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def gateway_channel(backends: Sequence[str], api_key: str) -> Iterator[grpc.Channel]:
+    """A real gateway on loopback in front of `backends` ("SERVICE=HOST:PORT" entries) that
+    accepts `api_key`; yields a channel to it. The gateway drains on exit."""
+    from gateway.auth import KeyRing
+    from gateway.server import Gateway
+    from gateway.settings import GatewaySettings
+
+    gateway = Gateway(
+        GatewaySettings(
+            backends=tuple(backends), health_interval_s=0.05, drain_pause_s=0.0, grace_s=2.0
+        ),
+        KeyRing().with_plain_key(api_key),
+    )
+    with (
+        BackgroundRuntime(
+            gateway.runtime, on_ready=gateway.on_ready, on_stop=gateway.close
+        ) as front,
+        grpc.insecure_channel(front.address) as channel,
+    ):
+        yield channel

@@ -66,7 +66,7 @@ import soundfile
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.audio.decode import check_finite
-from voidline.audio.format import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+from voidline.audio.format import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ, Encoding
 from voidline.errors import InvalidInputError
 
 MAX_CHANNELS = 2
@@ -327,3 +327,26 @@ def _empty_mp3(fs: int, channels: int) -> bytes:
     encoded[field : field + 3] = ((delay << 12) | (padding + 1)).to_bytes(3, "big")
     encoded[crc_at : crc_at + 2] = _crc16(encoded[:crc_at]).to_bytes(2, "big")
     return bytes(encoded)
+
+
+def encode_pcm(frames: NDArray[np.float32], encoding: Encoding) -> bytes:
+    """Float frames (frames, channels) as interleaved little-endian raw PCM of `encoding`.
+
+    The inverse of `voidline.audio.decode.PcmDecoder` for streams that go out block by block
+    (stems): integer encodings are rounded to the nearest step at full scale 2^(bits-1) and
+    clipped, without dither, so each block encodes on its own and a decode returns every
+    in-range value a PcmDecoder produced exactly. F32 keeps the floats as they are.
+    """
+    samples = np.ascontiguousarray(frames, dtype=np.float32).reshape(-1)
+    if encoding is Encoding.PCM_F32LE:
+        return samples.astype("<f4").tobytes()
+    if encoding is Encoding.CONTAINER:
+        raise InvalidInputError("raw PCM output needs a PCM encoding (S16LE, S24LE or F32LE)")
+    bits = 8 * encoding.bytes_per_sample
+    scale = float(2 ** (bits - 1))
+    values = np.clip(np.rint(samples.astype(np.float64) * scale), -scale, scale - 1)
+    if encoding is Encoding.PCM_S16LE:
+        return values.astype("<i2").tobytes()
+    # 24-bit: the low three bytes of each little-endian int32.
+    as_bytes = values.astype("<i4").view(np.uint8).reshape(-1, 4)
+    return as_bytes[:, :3].tobytes()
