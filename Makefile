@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 50051
 
-.PHONY: install run test lint format protos bench bench-mastering clean
+.PHONY: install run test lint format protos bench bench-mastering bench-stems clean
 
 install: $(STAMP)
 
@@ -40,6 +40,12 @@ bench: install
 bench-mastering: install
 	$(BIN)/python benchmarks/mastering_quality.py
 	$(BIN)/python benchmarks/mastering_speed.py
+
+# Stems service against a direct demucs apply_model call (overhead, first stem, memory), and
+# the DSP backend's SDR on generated multitrack songs: docs/benchmarks.md and docs/stems.md.
+bench-stems: install
+	$(BIN)/python benchmarks/stems.py
+	$(BIN)/python benchmarks/stems_dsp_quality.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

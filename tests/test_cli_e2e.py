@@ -1,6 +1,7 @@
-"""End to end: a real `voidline up` (gateway, analysis and mastering as separate processes),
-then the `voidline status`, `analyze` and `master` commands against it, as a user would run
-them."""
+"""End to end: a real `voidline up` (gateway, analysis, mastering and stems as separate
+processes), then the `voidline status`, `analyze`, `master`, `stems`, `transcribe` and `models`
+commands against it, as a user would run them. The stems service gets tiny Demucs and Whisper
+models the test builds (no download)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.support.tiny_demucs import install_tiny_bag
+from tests.support.tiny_whisper import build_tiny_whisper
 from voidline.cli import state
 from voidline.cli.up import READY_MESSAGE, free_port
 
@@ -177,9 +180,18 @@ def tones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def up_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny Demucs (installed as "htdemucs", the default name) and Whisper models."""
+    folder = tmp_path_factory.mktemp("models")
+    install_tiny_bag(folder, "htdemucs")
+    build_tiny_whisper(folder / "whisper" / "tiny-test")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def up_server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[UpProcess]:
     """`voidline up` with no VOIDLINE_API_KEY: it makes a key of its own."""
-    up = start_up(tmp_path_factory.mktemp("home"), clean_env())
+    up = start_up(tmp_path_factory.mktemp("home"), clean_env(VOIDLINE_MODEL_DIR=str(model_dir)))
     yield up
     up.stop()
 
@@ -197,7 +209,7 @@ def test_up_creates_a_private_key_and_state(up_server: UpProcess) -> None:
     assert key not in (home / state.GATEWAY_KEYS_FILE).read_text()
     up_state = state.read_state(home)
     assert up_state is not None
-    assert {s.name for s in up_state.services} == {"gateway", "analysis", "mastering"}
+    assert {s.name for s in up_state.services} == {"gateway", "analysis", "mastering", "stems"}
     assert (home / state.LOGS_DIR / "analysis.log").exists()
     assert (home / state.LOGS_DIR / "gateway.log").exists()
 
@@ -206,7 +218,7 @@ def test_status_shows_every_service_serving(up_server: UpProcess) -> None:
     result = run_cli("status", "--json", "--home", str(up_server.home))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)
-    assert {s["name"] for s in services} == {"gateway", "analysis", "mastering"}
+    assert {s["name"] for s in services} == {"gateway", "analysis", "mastering", "stems"}
     for s in services:
         assert s["health"] == "SERVING"
         assert state.pid_alive(s["pid"])
@@ -291,6 +303,71 @@ def test_master_json_writes_the_master(up_server: UpProcess, tmp_path: Path) -> 
     assert again.returncode == 0 and fresh.returncode == 0, again.stderr + fresh.stderr
     assert json.loads(again.stdout)["cached"] and not json.loads(fresh.stdout)["cached"]
     assert (tmp_path / "m2.wav").read_bytes() == (tmp_path / "m.wav").read_bytes()
+
+
+def test_stems_writes_one_file_per_stem(up_server: UpProcess, tmp_path: Path) -> None:
+    source = tmp_path / "mix.wav"
+    write_mix(source, seconds=5.0)
+    home = ("--home", str(up_server.home))
+    result = run_cli("stems", str(source), str(tmp_path / "all"), *home, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["backend"], data["model"]) == ("demucs", "htdemucs")  # the tiny stand-in
+    assert sorted(data["stems"]) == ["bass", "drums", "other", "vocals"]
+    for path in data["stems"].values():
+        info = sf.info(path)
+        assert (info.frames, info.samplerate, info.channels) == (5 * SAMPLE_RATE, SAMPLE_RATE, 2)
+    assert not list((tmp_path / "all").glob(".*part"))  # no temporary files left
+
+    picked = run_cli(
+        "stems", str(source), str(tmp_path / "dsp"), *home,
+        "--backend", "dsp", "--stems", "vocals,drums", "--format", "f32",
+    )  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert "(dsp)" in picked.stdout and "sum check" in picked.stdout
+    assert sorted(p.name for p in (tmp_path / "dsp").iterdir()) == ["drums.wav", "vocals.wav"]
+
+    wrong = run_cli("stems", str(source), str(tmp_path / "x"), *home, "--stems", "guitar")
+    assert wrong.returncode == 1 and "no stem guitar" in wrong.stderr
+
+
+def test_transcribe_prints_timed_segments(up_server: UpProcess, tmp_path: Path) -> None:
+    source = tmp_path / "mix.wav"
+    write_mix(source, seconds=3.0)
+    home = ("--home", str(up_server.home))
+    result = run_cli("transcribe", str(source), *home, "--language", "en", "--beam-size", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("language    en") and "model tiny-test" in result.stdout
+    as_json = run_cli(
+        "transcribe", str(source), *home, "--json", "--words", "--vocals-first", "--beam-size", "1"
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["model"] == "tiny-test" and data["vocals_backend"] == "demucs:htdemucs"
+    assert data["duration_s"] == pytest.approx(3.0)
+    for segment in data["segments"]:
+        assert 0 <= segment["start_s"] <= segment["end_s"] <= 3.0
+    missing = run_cli("transcribe", str(source), *home, "--model", "large-v3")
+    assert missing.returncode == 1 and "tiny-test" in missing.stderr
+
+
+def test_models_lists_and_verifies_what_is_installed(model_dir: Path, tmp_path: Path) -> None:
+    env = clean_env(VOIDLINE_MODEL_DIR=str(model_dir))
+    listed = run_cli("models", "--json", "--verify", env=env)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert [(m["name"], m["verified"]) for m in data["demucs"]] == [("htdemucs", True)]
+    assert [(m["name"], m["usable"]) for m in data["whisper"]] == [("tiny-test", True)]
+    text = run_cli("models", "--model-dir", str(tmp_path), env=clean_env())
+    assert text.returncode == 0 and "none installed" in text.stdout
+    assert "<signature>-<checksum>.th" in text.stdout and "tokenizer.json" in text.stdout
+
+    damaged = tmp_path / "damaged"
+    install_tiny_bag(damaged, "htdemucs")
+    weight = next((damaged / "demucs").glob("*.th"))
+    weight.write_bytes(weight.read_bytes()[:-1] + b"x")
+    checked = run_cli("models", "--verify", "--model-dir", str(damaged), env=clean_env())
+    assert checked.returncode == 1 and "checksum mismatch" in checked.stdout
 
 
 def test_master_bad_flags_fail_clearly(up_server: UpProcess, tmp_path: Path) -> None:

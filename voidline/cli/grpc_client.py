@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TextIO
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -58,3 +61,21 @@ def describe_rpc_error(error: grpc.RpcError) -> str:
     details = error.details() if isinstance(error, grpc.Call) else None
     name = code.name if code is not None else "UNKNOWN"
     return f"{name}: {details or 'no message from the server'}"
+
+
+def report_failed_stream(
+    error: grpc.RpcError, local_errors: Sequence[Exception], gateway: str, stderr: TextIO
+) -> int:
+    """Say why a streaming command's call failed; its exit code.
+
+    A local read error that broke the request stream comes first (exit 2: the file is at
+    fault); otherwise the server's status and message (exit 1), with a hint to start
+    `voidline up` when nothing answered at the gateway address.
+    """
+    if local_errors:
+        stderr.write(f"error: {local_errors[0]}\n")
+        return 2
+    stderr.write(f"error: {describe_rpc_error(error)}\n")
+    if rpc_code(error) == grpc.StatusCode.UNAVAILABLE:
+        stderr.write(f"hint: no gateway answered at {gateway}: run `voidline up`\n")
+    return 1

@@ -1,4 +1,5 @@
-"""The `voidline` command: `up`, `status`, `analyze`, `master` and `train`.
+"""The `voidline` command: `up`, `status`, `analyze`, `master`, `stems`, `transcribe`, `models`
+and `train`.
 
 Exit codes: 0 success, 1 a failed call or an unhealthy service, 2 a usage or local input error.
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from voidline.cli import master as master_command
+from voidline.cli import models as models_command
 from voidline.cli import state
+from voidline.cli import stems as stems_command
 from voidline.cli import train as train_command
+from voidline.cli import transcribe as transcribe_command
 from voidline.cli.analyze import analyze, resolve_options
 from voidline.cli.status import status
 from voidline.cli.up import DEFAULT_PORT, up
@@ -27,6 +31,14 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_api_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"API key [env {state.API_KEY_ENV}, else the key `voidline up` saved]",
+    )
+
+
 def _add_gateway(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gateway",
@@ -34,6 +46,15 @@ def _add_gateway(parser: argparse.ArgumentParser) -> None:
         help=f"gateway address [env {state.GATEWAY_ENV}, else the one `voidline up` started, "
         f"else {state.DEFAULT_GATEWAY}]",
     )
+
+
+def _until_interrupted(command: Callable[[], int]) -> int:
+    """Run a streaming command; Ctrl-C exits 130 (leaving the channel cancels the call)."""
+    try:
+        return command()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,11 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the live meter (M, S, I, true peak) each second of audio on stderr",
     )
-    p_analyze.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help=f"API key [env {state.API_KEY_ENV}, else the key `voidline up` saved]",
-    )
+    _add_api_key(p_analyze)
     _add_gateway(p_analyze)
     _add_home(p_analyze)
 
@@ -106,13 +123,82 @@ def build_parser() -> argparse.ArgumentParser:
     p_master.add_argument(
         "--no-cache", action="store_true", help="master again even if an identical job is cached"
     )
-    p_master.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help=f"API key [env {state.API_KEY_ENV}, else the key `voidline up` saved]",
-    )
+    _add_api_key(p_master)
     _add_gateway(p_master)
     _add_home(p_master)
+
+    p_stems = commands.add_parser(
+        "stems", help="separate an audio file into stems through the gateway (one file each)"
+    )
+    p_stems.add_argument("input", help="WAV, FLAC, OGG or MP3 file")
+    p_stems.add_argument("out_dir", metavar="OUTDIR", help="folder for <stem>.wav files")
+    p_stems.add_argument("--model", default="", help="demucs model (default: the service's)")
+    p_stems.add_argument(
+        "--backend",
+        choices=sorted(stems_command.BACKENDS),
+        default="auto",
+        help="auto (demucs when installed, else dsp), demucs or dsp",
+    )
+    p_stems.add_argument(
+        "--stems", metavar="LIST", help="comma-separated stems, e.g. vocals,drums (default all)"
+    )
+    p_stems.add_argument(
+        "--shifts", type=int, default=0, help="random shifts averaged (slower, a bit better)"
+    )
+    p_stems.add_argument("--overlap", type=float, help="segment overlap 0-0.9 (default 0.25)")
+    p_stems.add_argument(
+        "--format",
+        choices=sorted(stems_command.FORMATS),
+        default="wav",
+        help="stem files: wav (24-bit, default), wav16, f32, flac",
+    )
+    p_stems.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_api_key(p_stems)
+    _add_gateway(p_stems)
+    _add_home(p_stems)
+
+    p_transcribe = commands.add_parser(
+        "transcribe", help="print a timed transcript of an audio file (faster-whisper)"
+    )
+    p_transcribe.add_argument("input", help="WAV, FLAC, OGG or MP3 file")
+    p_transcribe.add_argument(
+        "--model", default="", help="whisper model folder name (default: the service's)"
+    )
+    p_transcribe.add_argument(
+        "--language", default="", help="language code such as en (default: detect)"
+    )
+    p_transcribe.add_argument(
+        "--vocals-first", action="store_true", help="separate the vocals first, transcribe them"
+    )
+    p_transcribe.add_argument(
+        "--separation-backend",
+        choices=sorted(stems_command.BACKENDS),
+        default="auto",
+        help="how --vocals-first separates (default auto)",
+    )
+    p_transcribe.add_argument("--vad", action="store_true", help="skip non-speech (Silero VAD)")
+    p_transcribe.add_argument("--words", action="store_true", help="word-level timestamps")
+    p_transcribe.add_argument("--beam-size", type=int, default=0, help="1-10 (default 5)")
+    p_transcribe.add_argument(
+        "--translate", action="store_true", help="translate to English instead"
+    )
+    p_transcribe.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_api_key(p_transcribe)
+    _add_gateway(p_transcribe)
+    _add_home(p_transcribe)
+
+    p_models = commands.add_parser(
+        "models", help="list installed Demucs and Whisper models and how to install them"
+    )
+    p_models.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help=f"model folder [env {models_command.MODEL_DIR_ENV}, default ~/.voidline/models]",
+    )
+    p_models.add_argument(
+        "--verify", action="store_true", help="hash every Demucs weight file against its name"
+    )
+    p_models.add_argument("--json", action="store_true", help="print one JSON object")
 
     train_command.add_parser(commands)
     return parser
@@ -136,6 +222,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status(state.resolve_home(args.home, env), args.gateway, args.json, env, sys.stdout)
     if args.command == "train":
         return train_command.run(args)
+    if args.command == "models":
+        model_dir = models_command.resolve_model_dir(args.model_dir, env)
+        return models_command.models(model_dir, args.verify, args.json, sys.stdout)
+    if args.command == "transcribe":
+        transcribe_options = transcribe_command.resolve_options(
+            gateway=args.gateway,
+            api_key=args.api_key,
+            home=args.home,
+            env=env,
+            source=Path(args.input),
+            model=args.model,
+            language=args.language,
+            vocals_first=args.vocals_first,
+            separation_backend=args.separation_backend,
+            vad=args.vad,
+            words=args.words,
+            beam_size=args.beam_size,
+            translate=args.translate,
+            as_json=args.json,
+        )
+        return _until_interrupted(
+            lambda: transcribe_command.transcribe(transcribe_options, sys.stdout, sys.stderr)
+        )
+    if args.command == "stems":
+        stems_options = stems_command.resolve_options(
+            gateway=args.gateway,
+            api_key=args.api_key,
+            home=args.home,
+            env=env,
+            source=Path(args.input),
+            out_dir=Path(args.out_dir),
+            model=args.model,
+            backend=args.backend,
+            stems=tuple(s.strip() for s in args.stems.split(",") if s.strip())
+            if args.stems
+            else (),
+            shifts=args.shifts,
+            overlap=args.overlap,
+            file_format=args.format,
+            as_json=args.json,
+        )
+        return _until_interrupted(
+            lambda: stems_command.separate(stems_options, sys.stdout, sys.stderr)
+        )
     if args.command == "master":
         master_options = master_command.resolve_options(
             gateway=args.gateway,
@@ -154,11 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json=args.json,
             no_cache=args.no_cache,
         )
-        try:
-            return master_command.master(master_options, sys.stdout, sys.stderr)
-        except KeyboardInterrupt:
-            print("\ninterrupted", file=sys.stderr)
-            return 130
+        return _until_interrupted(
+            lambda: master_command.master(master_options, sys.stdout, sys.stderr)
+        )
     options = resolve_options(
         path=args.file,
         gateway=args.gateway,

@@ -21,7 +21,7 @@ import grpc
 from voidline.cli import state
 from voidline.cli.analyze import WIRE_ENCODING
 from voidline.cli.audio_source import AudioSource, AudioSourceError, chunk_frames
-from voidline.cli.grpc_client import API_KEY_METADATA, describe_rpc_error, open_channel, rpc_code
+from voidline.cli.grpc_client import API_KEY_METADATA, open_channel, report_failed_stream
 from voidline.v1 import audio_pb2, mastering_pb2, mastering_pb2_grpc
 
 EXIT_OK = 0
@@ -245,13 +245,7 @@ def master(options: MasterOptions, stdout: TextIO, stderr: TextIO) -> int:
                 stderr.write("\r" + " " * 20 + "\r")
     except grpc.RpcError as e:
         temporary.unlink(missing_ok=True)
-        if errors:
-            stderr.write(f"error: {errors[0]}\n")
-            return EXIT_USAGE
-        stderr.write(f"error: {describe_rpc_error(e)}\n")
-        if rpc_code(e) == grpc.StatusCode.UNAVAILABLE:
-            stderr.write(f"hint: no gateway answered at {options.gateway}: run `voidline up`\n")
-        return EXIT_RPC_ERROR
+        return report_failed_stream(e, errors, options.gateway, stderr)
     except OSError as e:
         temporary.unlink(missing_ok=True)
         stderr.write(f"error: cannot write {options.output}: {e}\n")
@@ -271,9 +265,5 @@ def master(options: MasterOptions, stdout: TextIO, stderr: TextIO) -> int:
 def resolve_options(
     *, gateway: str | None, api_key: str | None, home: str | None, env: Mapping[str, str], **kw: Any
 ) -> MasterOptions:
-    home_dir = state.resolve_home(home, env)
-    return MasterOptions(
-        gateway=state.resolve_gateway(gateway, env, home_dir),
-        api_key=state.resolve_api_key(api_key, env, home_dir),
-        **kw,
-    )
+    connection = state.resolve_connection(gateway, api_key, home, env)
+    return MasterOptions(gateway=connection.gateway, api_key=connection.api_key, **kw)

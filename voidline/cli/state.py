@@ -75,6 +75,24 @@ def resolve_gateway(flag: str | None, env: Mapping[str, str], home: Path) -> str
     return DEFAULT_GATEWAY
 
 
+@dataclass(frozen=True)
+class Connection:
+    """Where a command calls and with which key."""
+
+    gateway: str
+    api_key: str | None
+
+
+def resolve_connection(
+    gateway: str | None, api_key: str | None, home: str | None, env: Mapping[str, str]
+) -> Connection:
+    """The gateway and API key from a command's flags, the environment and `voidline up`."""
+    home_dir = resolve_home(home, env)
+    return Connection(
+        resolve_gateway(gateway, env, home_dir), resolve_api_key(api_key, env, home_dir)
+    )
+
+
 def new_api_key() -> str:
     """A fresh random key; the prefix makes a leaked key easy to recognise in a scan."""
     return API_KEY_PREFIX + secrets.token_urlsafe(32)

@@ -62,6 +62,8 @@ BACKENDS: tuple[BackendSpec, ...] = (
     BackendSpec(
         "mastering", "services.mastering", ("voidline.v1.MasteringService",), _mastering_flags
     ),
+    # Weights come from $VOIDLINE_MODEL_DIR (else ~/.voidline/models); without them: dsp.
+    BackendSpec("stems", "services.stems", ("voidline.v1.StemsService",)),
 )
 
 
