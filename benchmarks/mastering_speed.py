@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +56,7 @@ from _music import (
     music_archive,
     peak_rss_mb,
 )
+from _system import VoidlineUp
 
 FS = 44_100
 DEFAULT_TRACK = "northern-lights"  # 281 s: a 3-minute stretch from its middle
@@ -140,39 +139,6 @@ def timed_process(command: list[str], env: dict[str, str] | None = None) -> dict
     return record
 
 
-class VoidlineUp:
-    """A `voidline up` in a scratch home: gateway, analysis and mastering processes."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.env = {**os.environ, "VOIDLINE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-        self.env.pop("VOIDLINE_API_KEY", None)
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "voidline"), "up", "--port", "0"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:  # ends early only if the process exits
-            if "gateway at" in line:
-                return
-        raise RuntimeError(f"voidline up exited {self.process.wait()}; see {home / 'logs'}")
-
-    def mastering_pid(self) -> int:
-        state = json.loads((self.home / "state.json").read_text())
-        return int(next(s["pid"] for s in state["services"] if s["name"] == "mastering"))
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 def run_contender(
     name: str, source: Path, reference: Path, workdir: Path, repeats: int, up: VoidlineUp | None
 ) -> dict[str, Any]:
@@ -201,7 +167,7 @@ def run_contender(
         assert up is not None
         for run in runs:
             run["job_s"] = run["process_s"]
-        rss = peak_rss_mb(up.mastering_pid())
+        rss = peak_rss_mb(up.pid("mastering"))
     else:
         rss = max(run["peak_rss_mb"] for run in runs)
     info = sf.info(output)

@@ -102,6 +102,9 @@ class Result:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     model_dir = tmp_path_factory.mktemp("models")
     install_tiny_bag(model_dir, "tiny")
+    install_tiny_bag(model_dir, "damaged", seeds=(7,))
+    weight = next((model_dir / "demucs").glob("damaged*.th"))
+    weight.write_bytes(weight.read_bytes()[:-1] + b"x")  # no longer matches its name
     settings = StemsServiceSettings(
         model_dir=str(model_dir),
         default_separation_model="tiny",
@@ -210,6 +213,11 @@ def test_bad_requests_get_clear_errors_and_the_service_keeps_serving(
     x = music(1.0)
     cases: list[tuple[Iterator[Any], grpc.StatusCode, str]] = [
         (requests(pcm_config(x, model="htdemucs_ft"), x), grpc.StatusCode.NOT_FOUND, "tiny"),
+        (
+            requests(pcm_config(x, model="damaged"), x),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "checksum mismatch",
+        ),
         (requests(pcm_config(x, stems=["guitar"]), x), grpc.StatusCode.INVALID_ARGUMENT, "guitar"),
         (requests(pcm_config(x, overlap=0.99), x), grpc.StatusCode.INVALID_ARGUMENT, "overlap"),
         (
@@ -245,10 +253,21 @@ def test_bad_requests_get_clear_errors_and_the_service_keeps_serving(
     assert ok.stem("vocals").shape == x.shape
 
 
+def test_silence_gives_silent_stems_and_a_note(system: dict[str, Any]) -> None:
+    silence = np.zeros((2 * FS, 2), np.float32)
+    config = pcm_config(silence, backend=stems_pb2.SEPARATION_BACKEND_DSP)
+    result = separate(system, requests(config, silence))
+    assert result.backends == {"dsp"}
+    for name in SOURCES:
+        assert not result.stem(name).any()
+    assert any("digital silence" in note for note in result.summary.notes)
+
+
 def test_list_models_and_metrics(system: dict[str, Any]) -> None:
     listed = system["stub"].ListModels(stems_pb2.ListModelsRequest(), metadata=METADATA)
     assert listed.dsp_available and listed.default_separation_model == "tiny"
-    assert [m.name for m in listed.separation] == ["tiny"] and listed.separation[0].usable
+    listed_models = {m.name: m.usable for m in listed.separation}
+    assert listed_models == {"tiny": True, "damaged": True}  # hashing happens on load
     samples = scrape(system["service"].runtime.metrics_url)
     assert (
         series(

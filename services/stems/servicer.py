@@ -11,11 +11,13 @@ errors are `voidline.errors` exceptions; the shared interceptor maps them to sta
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -50,6 +52,7 @@ from voidline.v1 import audio_pb2, stems_pb2, stems_pb2_grpc
 logger = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
 CONTAINER_BLOCK_FRAMES = 1 << 16
 CALLER_ERRORS = (InvalidInputError, NotFoundError, LimitExceededError)
 
@@ -144,6 +147,20 @@ def _decode_whole(container: bytes) -> tuple[int, list[NDArray[np.float32]]]:
         return reader.sample_rate_hz, list(reader.blocks(CONTAINER_BLOCK_FRAMES))
 
 
+def _close_when_idle(segments: SegmentStream, timeout_s: float = 600.0) -> None:
+    """Close a segment generator, waiting while another thread is still advancing it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            segments.close()
+            return
+        except ValueError:  # "generator already executing"
+            if time.monotonic() > deadline:
+                logger.warning("a transcription kept decoding after its call ended")
+                return
+            time.sleep(0.05)
+
+
 def _next_segment(segments: SegmentStream) -> Any:
     return next(segments, None)
 
@@ -176,7 +193,19 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
         self._metrics = metrics
         self._admission = _Admission(settings.max_concurrent_jobs, metrics)
         self._slots = asyncio.Semaphore(settings.processing_slots)
+        # The heavy work runs on these threads only: a few long-lived threads keep glibc's
+        # per-thread malloc arenas (each holding a segment's peak) few (measured: random
+        # worker threads nearly doubled the peak memory of a full-size model).
+        self._compute = concurrent.futures.ThreadPoolExecutor(
+            settings.processing_slots, thread_name_prefix="stems-compute"
+        )
         self._transcribers: dict[str, WhisperTranscriber] = {}
+
+    async def compute(self, function: Callable[..., T], *args: Any) -> T:
+        """Run CPU-heavy work on a compute thread once a processing slot is free."""
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._compute, functools.partial(function, *args))
 
     # -- RPCs -----------------------------------------------------------------------------
 
@@ -275,18 +304,14 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
             audio, vocals_backend, separation_notes = await self._vocals(config, audio, rate)
             notes += separation_notes
         yield _transcription_progress("loading", 0.0, duration_s)
-        async with self._slots:
-            info, segments = await asyncio.to_thread(
-                transcriber.transcribe, audio, rate, config.options
-            )
+        info, segments = await self.compute(transcriber.transcribe, audio, rate, config.options)
         del audio
         yield stems_pb2.TranscribeResponse(info=info_to_proto(info, vocals_backend))
         count = 0
         first_segment_s = 0.0
         try:
             while True:
-                async with self._slots:
-                    segment = await asyncio.to_thread(_next_segment, segments)
+                segment = await self.compute(_next_segment, segments)
                 if segment is None:
                     break
                 if not count:
@@ -297,9 +322,9 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
                     "transcribing", min(1.0, segment.end / duration_s), duration_s
                 )
         finally:
-            # Stops decoding when the caller goes away (never while a next() is running:
-            # the await above has returned by the time this runs).
-            segments.close()
+            # Stop decoding (also when the caller went away). A cancelled call may leave a
+            # next() still running on a compute thread, so the close waits for it there.
+            self._compute.submit(_close_when_idle, segments)
         if info.language is None:
             notes.append("no speech was found: the transcript is empty")
         yield _transcription_progress("done", 1.0, duration_s)
@@ -369,8 +394,7 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
             channels = 1
         resolved = await asyncio.to_thread(self._catalog.resolve, config.separation, rate)
         job = SeparationJob(resolved, config.separation, rate, channels)
-        async with self._slots:
-            stems = await asyncio.to_thread(separate_whole, job, audio)
+        stems = await self.compute(separate_whole, job, audio)
         return stems["vocals"], resolved.label, list(resolved.notes)
 
 
@@ -434,8 +458,7 @@ class _SeparationStream:
                 f"the input is longer than the {self.servicer._settings.max_input_seconds:g} s "
                 "one call may separate (max_input_seconds)"
             )
-        async with self.servicer._slots:
-            stems = await asyncio.to_thread(self.job.push, frames)
+        stems = await self.servicer.compute(self.job.push, frames)
         for message in self._stem_messages(stems):
             yield message
 
@@ -443,8 +466,7 @@ class _SeparationStream:
         if self.job is None or self.job.frames_in == 0:
             raise InvalidInputError("the stream ended without audio; send audio after the config")
         job = self.job
-        async with self.servicer._slots:
-            stems = await asyncio.to_thread(job.finish)
+        stems = await self.servicer.compute(job.finish)
         for message in self._stem_messages(stems):
             yield message
         if job.silent:
