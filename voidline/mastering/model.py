@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from torch import nn
 
 from voidline.analysis.features import FEATURE_NAMES
 from voidline.dsp.eq import BAND_CENTRES_HZ, BAND_Q, HIGH_SHELF_HZ, LOW_SHELF_HZ
-from voidline.errors import InvalidInputError
+from voidline.errors import FailedPreconditionError, InvalidInputError
 from voidline.mastering.parameters import BY_NAME, EQ_BAND_NAMES, N_PARAMETERS
 
 N_FEATURES = len(FEATURE_NAMES)
@@ -268,3 +269,68 @@ class EqResponse(nn.Module):
         unit = unit_outputs.to(torch.float64)
         sections = torch.cat([self._shelf_db(unit), self._peaking_db(unit)], dim=1)
         return sections.sum(dim=1)
+
+
+# --- weights back from an exported model ---------------------------------------------------
+
+# Largest difference allowed between the rebuilt network and onnxruntime on the fp32 file.
+REBUILD_TOLERANCE = 1e-4
+REBUILD_PROBES = 64
+
+
+def network_from_onnx(path: Path) -> ParameterNetwork:
+    """The torch network an fp32 `parameter_model.onnx` was exported from, to fine-tune it.
+
+    The ONNX file is the one artefact a model version keeps (sha256-checked by its card), so
+    the feedback learner rebuilds the torch weights from it instead of keeping a second copy:
+    every parameter and buffer is an initializer of the same name, except the attention's
+    input projection, which the exporter stores transposed under a generated name, and
+    `feature_std`, which the forward pass does not use (rebuilt as 1 / scale). The result is
+    checked against onnxruntime on random features around the training mean; a mismatch
+    raises FailedPreconditionError rather than fine-tuning the wrong weights.
+    """
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    initializers = {item.name: numpy_helper.to_array(item) for item in graph.initializer}
+    network = ParameterNetwork()
+    state = network.state_dict()
+    rebuilt: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        array = initializers.get(name)
+        if array is not None and array.shape == tuple(tensor.shape):
+            rebuilt[name] = torch.from_numpy(np.array(array, dtype=np.float32))
+    projection = "attention.attention.in_proj_weight"
+    rows, columns = state[projection].shape
+    transposed = [a for a in initializers.values() if a.shape == (columns, rows)]
+    if len(transposed) == 1:
+        rebuilt[projection] = torch.from_numpy(np.array(transposed[0].T, dtype=np.float32))
+    scale = rebuilt.get("feature_scale")
+    if scale is not None:
+        rebuilt["feature_std"] = torch.where(
+            scale > 0, 1.0 / torch.where(scale > 0, scale, 1.0), 1.0
+        )
+    missing = sorted(set(state) - set(rebuilt))
+    if missing:
+        raise FailedPreconditionError(
+            f"{path} is not an export of this ParameterNetwork (no weights for {missing})"
+        )
+    network.load_state_dict(rebuilt)
+    network.eval()
+    probes = (
+        network.feature_mean
+        + torch.randn(REBUILD_PROBES, N_FEATURES, generator=torch.Generator().manual_seed(0))
+        * network.feature_std
+    )
+    with torch.no_grad():
+        expected = network(probes).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {session.get_inputs()[0].name: probes.numpy()})[0]
+    error = float(np.abs(actual - expected).max())
+    if error > REBUILD_TOLERANCE:
+        raise FailedPreconditionError(
+            f"the weights rebuilt from {path} differ from its ONNX outputs by {error:.3g}"
+        )
+    return network
