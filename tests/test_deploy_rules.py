@@ -25,10 +25,13 @@ from services.stems.server import StemsRuntime
 from services.stems.settings import StemsServiceSettings
 from tests.support.metrics import scrape
 from tests.support.servers import BackgroundRuntime
+from voidline.mastering.parameters import BY_NAME
 from voidline.v1 import (
     analysis_pb2,
     analysis_pb2_grpc,
     audio_pb2,
+    feedback_pb2,
+    feedback_pb2_grpc,
     mastering_pb2,
     mastering_pb2_grpc,
     stems_pb2,
@@ -95,6 +98,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
         exported
         | mastering_series(tmp_path_factory.mktemp("mastering"))
         | stems_series(tmp_path_factory.mktemp("stems"))
+        | feedback_series(tmp_path_factory.mktemp("feedback"))
     )
 
 
@@ -145,6 +149,45 @@ def stems_series(model_dir: Path) -> set[str]:
         return {name for name, _ in scrape(service.metrics_url)}
 
 
+def feedback_series(root: Path) -> set[str]:
+    """The series a real feedback service exports after a stored, a refused and a learned item."""
+    from services.feedback.server import FeedbackRuntime
+    from services.feedback.settings import FeedbackServiceSettings
+    from voidline.feedback.loop import load_validation_set
+    from voidline.mastering.joblog import JobLog
+
+    settings = FeedbackServiceSettings(
+        data_dir=str(root / "feedback"),
+        jobs_db=str(root / "jobs.sqlite3"),
+        registry_dir=str(root / "registry"),
+        drift_window=2,
+        drift_min_samples=1,
+        drain_pause_s=0.0,
+        grace_s=1.0,
+    )
+    runtime = FeedbackRuntime(settings)
+    features = load_validation_set().features[0]
+    jobs = JobLog(root / "jobs.sqlite3")
+    jobs.start("a" * 32, "master", "0" * 64, {})
+    applied = {name: spec.to_physical(0.5) for name, spec in BY_NAME.items()}
+    jobs.succeed("a" * 32, features.tolist(), applied, applied, "v", "s", {})
+    with (
+        BackgroundRuntime(
+            runtime.runtime, on_ready=runtime.ready, on_stop=runtime.close
+        ) as service,
+        grpc.insecure_channel(service.address) as channel,
+    ):
+        stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+        good = feedback_pb2.Feedback(job_id="a" * 32, rating=4)
+        stub.SubmitFeedback(feedback_pb2.SubmitFeedbackRequest(feedback=good))
+        with pytest.raises(grpc.RpcError):
+            bad = feedback_pb2.Feedback(job_id="a" * 32, rating=9)
+            stub.SubmitFeedback(feedback_pb2.SubmitFeedbackRequest(feedback=bad))
+        stub.Retrain(feedback_pb2.RetrainRequest(allow_partial_batch=True), timeout=120)
+        assert service.metrics_url
+        return {name for name, _ in scrape(service.metrics_url)}
+
+
 def test_every_rule_is_complete() -> None:
     names = set()
     for rule in rules():
@@ -172,3 +215,20 @@ def test_promtool_accepts_the_rules() -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_retrain_cronjob_runs_voidline_retrain() -> None:
+    """The Kubernetes CronJob is well-formed and runs a command the CLI accepts."""
+    path = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
+    manifest = yaml.safe_load((path / "retrain-cronjob.yaml").read_text())
+    assert (manifest["apiVersion"], manifest["kind"]) == ("batch/v1", "CronJob")
+    spec = manifest["spec"]
+    assert len(spec["schedule"].split()) == 5 and spec["concurrencyPolicy"] == "Forbid"
+    (container,) = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    assert command[:2] == ["voidline", "retrain"]
+    from voidline.cli.main import build_parser
+
+    parsed = build_parser().parse_args(command[1:])
+    assert parsed.command == "retrain" and parsed.gateway == "voidline-gateway:50051"
+    assert any(e["name"] == "VOIDLINE_API_KEY" for e in container["env"])

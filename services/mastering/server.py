@@ -7,43 +7,28 @@ checked its sha256 (`ready`); a model that cannot load keeps the process from se
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import grpc
 from prometheus_client import CollectorRegistry
 
+from services.common.model_metrics import ModelTelemetry
 from services.common.server import ServiceRuntime
 from services.mastering.analysis_client import RemoteAnalyzer
+from services.mastering.models import ServedModels
 from services.mastering.servicer import MasteringMetrics, MasteringServicer
 from services.mastering.settings import MasteringServiceSettings
+from voidline.feedback.drift import DriftThresholds
+from voidline.feedback.registry import ModelRegistry as FeedbackModelRegistry
 from voidline.mastering.cache import ResultCache
 from voidline.mastering.engine import Analyzer, InProcessAnalyzer, MasteringEngine
-from voidline.mastering.inference import ParameterModel, default_model_dir
+from voidline.mastering.inference import default_model_dir
 from voidline.mastering.joblog import JobLog
 from voidline.mastering.reference_store import ReferenceStore
 from voidline.v1 import mastering_pb2, mastering_pb2_grpc
 
 SERVICE_NAME: str = mastering_pb2.DESCRIPTOR.services_by_name["MasteringService"].full_name
 JOB_LOG_FILE = "jobs.sqlite3"
-
-
-class ModelRegistry:
-    """The parameter model per precision, loaded once on first use (thread-safe)."""
-
-    def __init__(self, folder: Path, metrics: MasteringMetrics) -> None:
-        self.folder = folder
-        self._metrics = metrics
-        self._models: dict[str, ParameterModel] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, precision: str) -> ParameterModel:
-        with self._lock:
-            if precision not in self._models:
-                model = ParameterModel.load(self.folder, precision)  # type: ignore[arg-type]
-                self._models[precision] = model
-                self._metrics.model_info.labels(model.version, precision, model.sha256).set(1)
-            return self._models[precision]
 
 
 class MasteringRuntime:
@@ -56,9 +41,24 @@ class MasteringRuntime:
         data = Path(settings.data_dir).expanduser()
         metrics = MasteringMetrics(registry)
         self.settings = settings
-        self.models = ModelRegistry(
-            Path(settings.model_dir) if settings.model_dir else default_model_dir(), metrics
+        self.telemetry = ModelTelemetry(
+            registry,
+            DriftThresholds(
+                psi=settings.drift_psi_threshold,
+                ks=settings.drift_ks_threshold,
+                min_samples=settings.drift_min_samples,
+            ),
+            settings.drift_window,
         )
+        self.model_registry = (
+            FeedbackModelRegistry(Path(settings.registry_dir).expanduser())
+            if settings.registry_dir
+            else None
+        )
+        self.seed_dir = Path(settings.model_dir) if settings.model_dir else default_model_dir()
+        if self.model_registry is not None:  # the feedback service may not have started yet
+            self.model_registry.ensure_seeded(self.seed_dir)
+        self.models = ServedModels(self.seed_dir, metrics, self.telemetry, self.model_registry)
         self.job_log = JobLog(data / JOB_LOG_FILE)
         analyzer: Analyzer = (
             RemoteAnalyzer(settings.analysis_address, settings.analysis_timeout_s)
@@ -74,6 +74,7 @@ class MasteringRuntime:
             ResultCache(data / "cache", settings.cache_max_bytes),
             ReferenceStore(data / "references"),
             metrics,
+            self.telemetry,
         )
 
         def register(server: grpc.aio.Server) -> None:

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.analysis.convert import audio_format_from_proto
+from services.common.model_metrics import ModelTelemetry
 from services.common.streams import audio_payload
 from services.mastering.convert import (
     JobConfig,
@@ -206,6 +207,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
         cache: ResultCache,
         references: ReferenceStore,
         metrics: MasteringMetrics,
+        telemetry: ModelTelemetry | None = None,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -214,6 +216,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
         self._cache = cache
         self._references = references
         self._metrics = metrics
+        self._telemetry = telemetry
         self._active = 0  # touched only on the event loop
         self._slots = asyncio.Semaphore(settings.processing_slots)
 
@@ -360,6 +363,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
             )
             report.processing_s = time.perf_counter() - started
             self._metrics.jobs.labels(method, "cached").inc()
+            self._observe_features(report)
             for message in self._audio_messages(cached.audio, response):
                 yield message
             yield response(report=report)
@@ -392,6 +396,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
         report = master_report_to_proto(result)
         report.processing_s = time.perf_counter() - started
         self._observe(method, result.excerpt_duration_s, report)
+        self._observe_features(report)
         await asyncio.to_thread(self._cache.put, key, result.encoded, report.SerializeToString())
         for message in self._audio_messages(result.encoded, response):
             yield message
@@ -420,6 +425,11 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
 
     def _audio_of(self, request: Any) -> bytes:
         return audio_payload(request, self._settings.max_chunk_bytes)
+
+    def _observe_features(self, report: mastering_pb2.MasterReport) -> None:
+        """Every job's input features go to the drift monitor (cache hits are traffic too)."""
+        if self._telemetry is not None and len(report.input.features):
+            self._telemetry.observe(list(report.input.features))
 
     def _observe(self, method: str, audio_s: float, report: mastering_pb2.MasterReport) -> None:
         self._metrics.jobs.labels(method, "ok").inc()

@@ -69,6 +69,19 @@ class MasteringServiceSettings(ServerSettings):
     output_chunk_bytes: int = field(
         default=256 * 1024, metadata={"help": "bytes of the master per response message"}
     )
+    registry_dir: str = field(
+        default="",
+        metadata={
+            "help": "serve the model registry's current version and follow promotions "
+            "(the feedback service's registry); empty: serve model_dir only"
+        },
+    )
+    drift_window: int = field(default=500, metadata={"help": "jobs in the drift window"})
+    drift_min_samples: int = field(
+        default=200, metadata={"help": "jobs needed before drift is reported"}
+    )
+    drift_psi_threshold: float = field(default=0.25, metadata={"help": "PSI alert level"})
+    drift_ks_threshold: float = field(default=0.2, metadata={"help": "KS alert level"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,5 +109,7 @@ class MasteringServiceSettings(ServerSettings):
                 f"max_reference_bytes ({self.max_reference_bytes}) must be at least 1 MiB below "
                 f"max_receive_message_bytes ({self.max_receive_message_bytes})"
             )
+        if self.drift_window < self.drift_min_samples or self.drift_min_samples < 1:
+            raise ValueError("drift_window must be >= drift_min_samples >= 1")
         if self.output_chunk_bytes > self.max_send_message_bytes - MIB:
             raise ValueError("output_chunk_bytes must be at least 1 MiB below the send limit")
