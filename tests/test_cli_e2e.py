@@ -34,6 +34,7 @@ EXPECTED_LUFS = -22.993
 SAMPLE_RATE = 48_000
 TONE_SECONDS = 20.0
 START_TIMEOUT_S = 90.0
+SERVICES = {"gateway", "analysis", "mastering", "stems", "feedback"}
 
 # (file name, soundfile format, subtype, tolerance in LU): lossy codecs shift the level a little.
 FORMATS = [
@@ -209,7 +210,7 @@ def test_up_creates_a_private_key_and_state(up_server: UpProcess) -> None:
     assert key not in (home / state.GATEWAY_KEYS_FILE).read_text()
     up_state = state.read_state(home)
     assert up_state is not None
-    assert {s.name for s in up_state.services} == {"gateway", "analysis", "mastering", "stems"}
+    assert {s.name for s in up_state.services} == SERVICES
     assert (home / state.LOGS_DIR / "analysis.log").exists()
     assert (home / state.LOGS_DIR / "gateway.log").exists()
 
@@ -218,7 +219,7 @@ def test_status_shows_every_service_serving(up_server: UpProcess) -> None:
     result = run_cli("status", "--json", "--home", str(up_server.home))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)
-    assert {s["name"] for s in services} == {"gateway", "analysis", "mastering", "stems"}
+    assert {s["name"] for s in services} == SERVICES
     for s in services:
         assert s["health"] == "SERVING"
         assert state.pid_alive(s["pid"])
@@ -368,6 +369,49 @@ def test_models_lists_and_verifies_what_is_installed(model_dir: Path, tmp_path: 
     weight.write_bytes(weight.read_bytes()[:-1] + b"x")
     checked = run_cli("models", "--verify", "--model-dir", str(damaged), env=clean_env())
     assert checked.returncode == 1 and "checksum mismatch" in checked.stdout
+
+
+def test_feedback_status_and_retrain(up_server: UpProcess, tmp_path: Path) -> None:
+    source = tmp_path / "mix.wav"
+    write_mix(source, seconds=4.0)
+    home = ("--home", str(up_server.home))
+    mastered = run_cli("master", str(source), str(tmp_path / "m.wav"), *home, "--json")
+    assert mastered.returncode == 0, mastered.stderr
+    job_id = json.loads(mastered.stdout)["job_id"]
+    other = json.loads(
+        run_cli("master", str(source), str(tmp_path / "w.wav"), *home, "--style", "warm",
+                "--json", "--no-cache").stdout
+    )["job_id"]  # fmt: skip
+
+    rated = run_cli("feedback", job_id, "--rating", "4", "--over", other, *home, "--json")
+    assert rated.returncode == 0, rated.stderr
+    assert json.loads(rated.stdout)["pending_in_buffer"] >= 1
+    again = run_cli("feedback", job_id, "--rating", "2", "--key", "k-1", *home)
+    same = run_cli("feedback", job_id, "--rating", "2", "--key", "k-1", *home)
+    assert again.returncode == 0 and "stored" in again.stdout
+    assert same.returncode == 0 and "already stored" in same.stdout
+    unknown = run_cli("feedback", "0" * 32, "--rating", "4", *home)
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    bad = run_cli("feedback", job_id, "--rating", "9", *home)
+    assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
+
+    status = run_cli("models", "status", "--json", *home)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert data.keys() >= {"current_version", "feedback_count", "pending_in_buffer", "updates",
+                           "versions"}  # fmt: skip
+    assert data["feedback_count"] == 2 and data["pending_in_buffer"] == 2
+    (seed,) = data["versions"]
+    assert seed["state"] == "current" and len(seed["sha256"]) == 64
+    assert seed.keys() >= {"version", "state", "created", "validation", "sha256"}
+
+    retrained = run_cli("retrain", "--json", *home)
+    assert retrained.returncode == 0, retrained.stderr
+    outcome = json.loads(retrained.stdout)
+    assert outcome["outcome"] in ("promoted", "rejected") and outcome["items"] >= 2
+    after = json.loads(run_cli("models", "status", "--json", *home).stdout)
+    assert after["updates"] == 1 and after["pending_in_buffer"] == 0
+    assert len(after["versions"]) == 2
 
 
 def test_master_bad_flags_fail_clearly(up_server: UpProcess, tmp_path: Path) -> None:

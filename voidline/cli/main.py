@@ -1,5 +1,5 @@
-"""The `voidline` command: `up`, `status`, `analyze`, `master`, `stems`, `transcribe`, `models`
-and `train`.
+"""The `voidline` command: `up`, `status`, `analyze`, `master`, `stems`, `transcribe`,
+`feedback`, `models`, `retrain` and `train`.
 
 Exit codes: 0 success, 1 a failed call or an unhealthy service, 2 a usage or local input error.
 """
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from voidline.cli import feedback as feedback_command
 from voidline.cli import master as master_command
 from voidline.cli import models as models_command
 from voidline.cli import state
@@ -199,6 +200,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="hash every Demucs weight file against its name"
     )
     p_models.add_argument("--json", action="store_true", help="print one JSON object")
+    model_commands = p_models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    p_status_models = model_commands.add_parser(
+        "status", help="the mastering model: current version, feedback, updates, drift"
+    )
+    p_status_models.add_argument("--json", action="store_true", help="print one JSON object")
+    p_promote = model_commands.add_parser("promote", help="make a model version current")
+    p_promote.add_argument("version")
+    p_promote.add_argument(
+        "--force", action="store_true", help="promote even a version the learner rejected"
+    )
+    p_rollback = model_commands.add_parser("rollback", help="make the previous version current")
+    for sub in (p_status_models, p_promote, p_rollback):
+        _add_api_key(sub)
+        _add_gateway(sub)
+        _add_home(sub)
+
+    p_feedback = commands.add_parser("feedback", help="rate a master (1-5) for the model to learn")
+    p_feedback.add_argument("job_id", metavar="JOB_ID", help="a master's job id")
+    p_feedback.add_argument("--rating", type=int, required=True, help="1 (bad) to 5 (great)")
+    p_feedback.add_argument(
+        "--prefer", metavar="JOB_ID", help="another master of the same song you liked better"
+    )
+    p_feedback.add_argument(
+        "--over", metavar="JOB_ID", help="another master you liked less than this one"
+    )
+    p_feedback.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="a parameter as you wanted it, e.g. high_shelf_db=2.5 (repeatable)",
+    )
+    p_feedback.add_argument("--comment", default="", help="free text")
+    p_feedback.add_argument("--key", help="idempotency key (a retry with it is stored once)")
+    p_feedback.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_api_key(p_feedback)
+    _add_gateway(p_feedback)
+    _add_home(p_feedback)
+
+    p_retrain = commands.add_parser(
+        "retrain", help="learn from the pending feedback now; promote the result if it passes"
+    )
+    p_retrain.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_api_key(p_retrain)
+    _add_gateway(p_retrain)
+    _add_home(p_retrain)
 
     train_command.add_parser(commands)
     return parser
@@ -222,6 +269,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status(state.resolve_home(args.home, env), args.gateway, args.json, env, sys.stdout)
     if args.command == "train":
         return train_command.run(args)
+    if args.command in ("feedback", "retrain") or (
+        args.command == "models" and args.models_command
+    ):
+        connection = state.resolve_connection(args.gateway, args.api_key, args.home, env)
+        gateway, key = connection.gateway, connection.api_key
+        if args.command == "feedback":
+            return feedback_command.feedback(
+                gateway, key, args.job_id, args.rating, args.prefer, args.over, args.set,
+                args.comment, args.key, args.json, sys.stdout, sys.stderr,
+            )  # fmt: skip
+        if args.command == "retrain":
+            return feedback_command.retrain(gateway, key, args.json, sys.stdout, sys.stderr)
+        if args.models_command == "status":
+            return feedback_command.models_status(gateway, key, args.json, sys.stdout, sys.stderr)
+        version = args.version if args.models_command == "promote" else None
+        force = bool(getattr(args, "force", False))
+        return feedback_command.models_switch(gateway, key, version, force, sys.stdout, sys.stderr)
     if args.command == "models":
         model_dir = models_command.resolve_model_dir(args.model_dir, env)
         return models_command.models(model_dir, args.verify, args.json, sys.stdout)

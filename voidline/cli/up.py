@@ -51,8 +51,22 @@ class BackendSpec:
 
 
 def _mastering_flags(home: Path, addresses: Mapping[str, str]) -> list[str]:
-    # Before/after reports come from the analysis process; jobs and cache live under home.
-    return [f"--analysis-address={addresses['analysis']}", f"--data-dir={home / 'mastering'}"]
+    # Before/after reports come from the analysis process; jobs and cache live under home;
+    # the model is the registry's current version, which the feedback service updates.
+    return [
+        f"--analysis-address={addresses['analysis']}",
+        f"--data-dir={home / 'mastering'}",
+        f"--registry-dir={home / 'registry'}",
+    ]
+
+
+def _feedback_flags(home: Path, addresses: Mapping[str, str]) -> list[str]:
+    # Reads the mastering job log, learns into the registry the mastering service follows.
+    return [
+        f"--data-dir={home / 'feedback'}",
+        f"--jobs-db={home / 'mastering' / 'jobs.sqlite3'}",
+        f"--registry-dir={home / 'registry'}",
+    ]
 
 
 # The services implemented today, in start order; the gateway routes each gRPC service name
@@ -64,6 +78,7 @@ BACKENDS: tuple[BackendSpec, ...] = (
     ),
     # Weights come from $VOIDLINE_MODEL_DIR (else ~/.voidline/models); without them: dsp.
     BackendSpec("stems", "services.stems", ("voidline.v1.StemsService",)),
+    BackendSpec("feedback", "services.feedback", ("voidline.v1.FeedbackService",), _feedback_flags),
 )
 
 
