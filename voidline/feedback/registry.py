@@ -6,7 +6,7 @@ an operator may promote, reject or roll back from the CLI; the mastering service
 
     versions/<version>/   a complete model folder (see `voidline.mastering.inference`): both
                           ONNX files, model_card.json, MODEL_CARD.md, plus whatever the caller
-                          put next to them (parameter_model.pt, reference_distributions.json).
+                          put next to them (reference_distributions.json).
                           Written once, never changed or deleted by this module.
     registry.json         the version list (state, created, parent, validation metrics, reason,
                           sha256 of both ONNX files, promoted_at) and the name of the current one
