@@ -92,10 +92,11 @@ class ModelTelemetry:
         learner update would keep it from ever filling. A kept window's figures are
         published again under the new version at once.
         """
-        reference = reference_for(version_dir)
         with self._lock:
             if version == self._version:
                 return
+        reference = reference_for(version_dir)
+        with self._lock:
             self.model_info.clear()
             self.model_info.labels(version).set(1)
             self.psi.clear()

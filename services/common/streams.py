@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from voidline.errors import InvalidInputError
+
+
+async def first_config(requests: AsyncIterator[Any]) -> Any:
+    """The config of a stream's first message (a `oneof request { config; audio }`).
+
+    InvalidInputError when the stream ends first, or the first message is audio or empty.
+    """
+    first = await anext(requests, None)
+    if first is None:
+        raise InvalidInputError("the stream ended before the config; send the config first")
+    kind = first.WhichOneof("request")
+    if kind != "config":
+        raise InvalidInputError(
+            "the first message must carry the config"
+            + ("; audio arrived first" if kind == "audio" else "; it is empty")
+        )
+    return first.config
 
 
 def audio_payload(request: Any, max_chunk_bytes: int) -> bytes:

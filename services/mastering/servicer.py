@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.analysis.convert import audio_format_from_proto
 from services.common.model_metrics import ModelTelemetry
-from services.common.streams import audio_payload
+from services.common.streams import audio_payload, first_config
 from services.mastering.convert import (
     JobConfig,
     ReferenceRequest,
@@ -308,18 +308,10 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
             mastering_pb2.MasterResponse if method == "Master" else mastering_pb2.PreviewResponse
         )
         requests = aiter(request_iterator)
-        first = await anext(requests, None)
-        if first is None:
-            raise InvalidInputError("the stream ended before the config; send the config first")
-        kind = first.WhichOneof("request")
-        if kind != "config":
-            raise InvalidInputError(
-                "the first message must carry the config"
-                + ("; audio arrived first" if kind == "audio" else "; it is empty")
-            )
+        first = await first_config(requests)
         excerpt: Excerpt | None = None
         if method == "Preview":
-            preview = first.config
+            preview = first
             excerpt = Excerpt(
                 start_s=preview.start_s if preview.HasField("start_s") else None,
                 duration_s=preview.duration_s
@@ -328,7 +320,7 @@ class MasteringServicer(mastering_pb2_grpc.MasteringServiceServicer):  # type: i
             )
             config = config_from_proto(preview.master, self._settings.max_reference_bytes)
         else:
-            config = config_from_proto(first.config, self._settings.max_reference_bytes)
+            config = config_from_proto(first, self._settings.max_reference_bytes)
 
         received = _Input(config, self._settings)
         next_report_s = RECEIVE_PROGRESS_EVERY_S

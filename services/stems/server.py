@@ -8,13 +8,14 @@ models load (checksums first) on the first call that asks for them.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 import numpy as np
 from prometheus_client import CollectorRegistry
 
 from services.common.server import ServiceRuntime
-from services.stems.servicer import StemsMetrics, StemsServicer, model_dir_of
+from services.stems.servicer import StemsMetrics, StemsServicer
 from services.stems.settings import StemsServiceSettings
 from voidline.stems.separation import SeparatorCatalog
 from voidline.v1 import stems_pb2, stems_pb2_grpc
@@ -35,7 +36,8 @@ class StemsRuntime:
         torch.set_num_threads(settings.torch_threads)
         self.settings = settings
         self.catalog = SeparatorCatalog(
-            model_dir_of(settings), default_model=settings.default_separation_model
+            Path(settings.model_dir).expanduser(),
+            default_model=settings.default_separation_model,
         )
         servicer = StemsServicer(settings, self.catalog, StemsMetrics(registry))
 

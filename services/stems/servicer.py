@@ -16,7 +16,6 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -24,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.common.streams import audio_payload
+from services.common.streams import audio_payload, first_config
 from services.stems.convert import (
     SeparateRequestConfig,
     TranscribeRequestConfig,
@@ -127,19 +126,6 @@ class _Admission:
         finally:
             self.active -= 1
             self.metrics.active_jobs.dec()
-
-
-async def _first_config(requests: AsyncIterator[Any]) -> Any:
-    first = await anext(requests, None)
-    if first is None:
-        raise InvalidInputError("the stream ended before the config; send the config first")
-    kind = first.WhichOneof("request")
-    if kind != "config":
-        raise InvalidInputError(
-            "the first message must carry the config"
-            + ("; audio arrived first" if kind == "audio" else "; it is empty")
-        )
-    return first.config
 
 
 def _decode_whole(container: bytes) -> tuple[int, list[NDArray[np.float32]]]:
@@ -248,7 +234,7 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
         self, requests: AsyncIterator[stems_pb2.SeparateRequest], labels: dict[str, str]
     ) -> AsyncIterator[stems_pb2.SeparateResponse]:
         started = time.perf_counter()
-        config = separate_config_from_proto(await _first_config(requests))
+        config = separate_config_from_proto(await first_config(requests))
         stream = _SeparationStream(self, config, started, labels)
         if config.format is not None:  # PCM: separate while the audio arrives
             decoder = PcmDecoder(config.encoding, config.format.channels)
@@ -293,7 +279,7 @@ class StemsServicer(stems_pb2_grpc.StemsServiceServicer):  # type: ignore[misc]
         self, requests: AsyncIterator[stems_pb2.TranscribeRequest]
     ) -> AsyncIterator[stems_pb2.TranscribeResponse]:
         started = time.perf_counter()
-        config = transcribe_config_from_proto(await _first_config(requests))
+        config = transcribe_config_from_proto(await first_config(requests))
         transcriber = self._transcriber(config.device)
         audio, rate = await self._whole_input(config, requests)
         duration_s = audio.shape[0] / rate
@@ -525,7 +511,3 @@ class _SeparationStream:
                 "reconstruction_error_db": round(summary.reconstruction_error_db, 1),
             },
         )
-
-
-def model_dir_of(settings: StemsServiceSettings) -> Path:
-    return Path(settings.model_dir).expanduser()

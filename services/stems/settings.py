@@ -8,22 +8,14 @@ Without any weights installed the service still separates, with the DSP backend.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from services.common.config import ServerSettings
+from voidline.stems.model_folder import default_model_dir
 
 STANDALONE_PORT = 50054
 STANDALONE_METRICS_PORT = 9104
 MIB = 1024 * 1024
-MODEL_DIR_ENV = "VOIDLINE_MODEL_DIR"
-
-
-def default_model_dir() -> Path:
-    """`$VOIDLINE_MODEL_DIR`, else ~/.voidline/models."""
-    configured = os.environ.get(MODEL_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".voidline" / "models"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from voidline.cli import transcribe as transcribe_command
 from voidline.cli.analyze import analyze, resolve_options
 from voidline.cli.status import status
 from voidline.cli.up import DEFAULT_PORT, up
+from voidline.stems.model_folder import MODEL_DIR_ENV
 
 
 def _add_home(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_models.add_argument(
         "--model-dir",
         metavar="DIR",
-        help=f"model folder [env {models_command.MODEL_DIR_ENV}, default ~/.voidline/models]",
+        help=f"model folder [env {MODEL_DIR_ENV}, default ~/.voidline/models]",
     )
     p_models.add_argument(
         "--verify", action="store_true", help="hash every Demucs weight file against its name"

@@ -14,9 +14,8 @@ from typing import Any, TextIO
 
 from voidline.errors import FailedPreconditionError
 from voidline.stems import demucs_models
+from voidline.stems.model_folder import MODEL_DIR_ENV, default_model_dir
 from voidline.stems.transcribe import WHISPER_SUBDIR, installed_whisper_models
-
-MODEL_DIR_ENV = "VOIDLINE_MODEL_DIR"
 
 INSTALL_DEMUCS = """\
 Demucs weights go in {folder}, in demucs' own repository format:
@@ -35,11 +34,8 @@ Whisper models go in {folder}/<name>/, one CTranslate2 Whisper model per folder:
 
 
 def resolve_model_dir(flag: str | None, env: Mapping[str, str]) -> Path:
-    if flag:
-        return Path(flag).expanduser()
-    if env.get(MODEL_DIR_ENV):
-        return Path(env[MODEL_DIR_ENV]).expanduser()
-    return Path.home() / ".voidline" / "models"
+    """--model-dir, else the folder the stems service reads by default."""
+    return Path(flag).expanduser() if flag else default_model_dir(env)
 
 
 def _verify(model_dir: Path, model: demucs_models.InstalledModel) -> str:

@@ -16,7 +16,6 @@ name is refused. Even a verified file goes through torch's restricted unpickler
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -28,12 +27,12 @@ import numpy as np
 import yaml
 
 from voidline.errors import FailedPreconditionError, InvalidInputError, NotFoundError
+from voidline.mastering.inference import sha256_file
 from voidline.stems.backend import FloatArray
 from voidline.stems.streaming import BagMember
 
 WEIGHT_FILE = re.compile(r"^(?P<sig>[A-Za-z0-9_]+)-(?P<checksum>[0-9a-f]{8,64})\.th$")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -71,14 +70,6 @@ class InstalledModel:
 
 def demucs_folder(model_dir: Path) -> Path:
     return model_dir / "demucs"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _weight_files(folder: Path) -> dict[str, WeightFile]:
@@ -160,7 +151,7 @@ def verified_weight_file(folder: Path, signature: str) -> Path:
             f"{weight.path.name} has no checksum in its name, so it is not loaded; rename it "
             f"{signature}-<first 8 hex digits of its sha256>.th"
         )
-    actual = sha256_of(weight.path)
+    actual = sha256_file(weight.path)
     if not actual.startswith(weight.checksum):
         raise FailedPreconditionError(
             f"checksum mismatch for {weight.path}: its name says {weight.checksum}, its sha256 "

@@ -208,7 +208,6 @@ class SeparationJob:
         # Output frames not yet released (for the exact length) and the input they match.
         self._held = np.zeros((len(sources), 0, channels), dtype=np.float32)
         self._input_queue: deque[FloatArray] = deque()
-        self._queued_frames = 0
         self.frames_in = 0
         self.frames_out = 0
         self._input_energy = 0.0
@@ -226,7 +225,6 @@ class SeparationJob:
         self.frames_in += frames.shape[0]
         self._peak = max(self._peak, float(np.abs(frames).max(initial=0.0)))
         self._input_queue.append(frames)
-        self._queued_frames += frames.shape[0]
         model_in = self._to_model.push(self._to_model_channels(frames))
         stems = self.separator.push(model_in)
         return self._release(self._back_to_input(self._from_model_push(stems)), final=False)
@@ -310,7 +308,6 @@ class SeparationJob:
                 self._input_queue[0] = head[take:]
             position += take
             remaining -= take
-        self._queued_frames -= stems.shape[1]
 
 
 def separate_whole(

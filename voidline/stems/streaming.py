@@ -81,10 +81,6 @@ class SegmentStreamer:
         if delay:
             self.push(np.zeros((delay, self.channels), dtype=np.float32))
 
-    @property
-    def segments_done(self) -> int:
-        return self._next_offset // self.stride
-
     def push(self, frames: FloatArray) -> FloatArray:
         """Take input; return the stems of every frame that is now final."""
         self._input = np.concatenate([self._input, frames])
@@ -224,7 +220,6 @@ class StreamingSeparator:
         self._pending: list[list[FloatArray]] = [
             [self._empty() for _ in streams] for streams in self._streams
         ]
-        self.segment_frames = max(s[0].segment for s in self._streams)
 
     def _empty(self) -> FloatArray:
         return np.zeros((len(self.sources), 0, self.channels), dtype=np.float32)
