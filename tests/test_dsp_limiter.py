@@ -234,3 +234,36 @@ def test_the_static_trim_guarantees_the_ceiling_when_every_pass_misses(
     y = limit(x, fs, -1.0)
     assert len(calls) == limiter.MAX_PASSES
     assert -1.1 <= true_peak(y, fs) <= -1.0 + 1e-6
+
+
+@pytest.mark.parametrize("make", [noise, drums], ids=["noise", "drums"])
+def test_the_bounded_check_reads_what_the_whole_16x_meter_reads(
+    make: Callable[[int, int], NDArray[np.float64]],
+) -> None:
+    """Step 7 measures only the blocks the detector's peaks say can come near the ceiling."""
+    fs = 44100
+    x = driven(make(fs, 2), fs, -1.0)
+    gain, bounds = limiter._gain(x, fs, -1.0, limiter.DEFAULT_LOOKAHEAD_MS, 100.0, True)
+    y = x * gain[:, None]
+    level = limiter.target_peak(-1.0) * 10.0 ** (-limiter.CHECK_BELOW_TARGET_DB / 20.0)
+    bounded = limiter._bounded_true_peak(y, x, gain, bounds, (16, 48, 8.0), level)
+    assert bounded >= level
+    assert 20.0 * np.log10(bounded) == limiter.true_peak_dbtp(y, fs) == true_peak(y, fs)
+
+
+def test_the_bounded_check_skips_the_blocks_that_cannot_reach_the_ceiling() -> None:
+    fs = 44100
+    x = driven(drums(fs, 2), fs, -1.0)
+    gain, bounds = limiter._gain(x, fs, -1.0, limiter.DEFAULT_LOOKAHEAD_MS, 100.0, True)
+    level = limiter.target_peak(-1.0) * 10.0 ** (-limiter.CHECK_BELOW_TARGET_DB / 20.0)
+    flagged = limiter._flag_blocks(
+        x, gain, bounds.peaks, bounds.scale * 1.0116, bounds.exact_above, 2.65, 23, 25, level
+    )
+    # The hits are limited; their decays and the gaps between them are measured by no one.
+    assert 0.0 < flagged.mean() < 0.5
+    # Where a block is skipped, the output really stays below the level.
+    y = x * gain[:, None]
+    for b in np.flatnonzero(~flagged)[:: max(1, (~flagged).sum() // 40)]:
+        start = max(0, b * limiter.CHECK_BLOCK - 23)
+        stop = (b + 1) * limiter.CHECK_BLOCK + 24
+        assert 10.0 ** (true_peak(y[start:stop], fs) / 20.0) < level

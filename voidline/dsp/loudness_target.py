@@ -21,7 +21,8 @@ true-peak check. Its peak detector is linear, so the peaks are detected once and
 gain costs only the cheap smoothing steps and one loudness measurement. The given limiter
 then runs at the model's gain; only if its result misses the target does the secant search
 continue with real limiter runs (starting from the model's slope). With the built-in limiter
-the model is its first pass, so one run normally suffices and reuses the model's gain.
+the model is its first pass, so one run normally suffices and reuses the model's gain and
+the model's peaks, which also tell its 16x check where the output can come near the ceiling.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from voidline.dsp.limiter import (
     DEFAULT_LOOKAHEAD_MS,
     DEFAULT_RELEASE_MS,
     RELEASE_RANGE_MS,
+    PeakBounds,
     checked_limit,
     gain_from_peaks,
     limit,
@@ -61,7 +63,7 @@ MAX_STEP_DB = 12.0
 MAX_EXTRA_GAIN_DB = 20.0
 MAX_ITERATIONS = 20
 MODEL_TOLERANCE_LU = TOLERANCE_LU / 2  # aim the model closer, so the real run lands inside
-PEAK_HEADROOM = 2.0  # detect the model's peaks exactly down to 6 dB below what's needed
+PEAK_HEADROOM = 2.0**0.5  # detect the model's peaks exactly down to 3 dB below what's needed
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,12 @@ class _LimiterModel:
         self._peaks: NDArray[np.float64] | None = None
         self._exact_above = math.inf  # input level above which the peaks are exact
         self._last: tuple[float, NDArray[np.float64]] | None = None  # (gain dB, curve)
+
+    def bounds(self, gain_db: float) -> PeakBounds:
+        """Peak bounds of the input scaled by gain_db, as exact as `gain(gain_db)` needs."""
+        self.gain(gain_db)
+        assert self._peaks is not None
+        return PeakBounds(self._peaks, 10.0 ** (gain_db / 20.0), self._exact_above)
 
     def gain(self, gain_db: float) -> NDArray[np.float64]:
         """The limiter gain per frame for the input scaled by gain_db."""
@@ -290,6 +298,7 @@ def match_loudness(
                 release_ms,
                 True,
                 first_gain=model.gain(gain),
+                first_bounds=model.bounds(gain),
             )
         else:
             y = limiter(frames * 10.0 ** (gain / 20.0), fs, ceiling_dbtp)
