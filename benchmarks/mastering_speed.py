@@ -9,14 +9,18 @@ game music, fetched into the gitignored benchmarks/.cache, never committed), wri
 (`voidline.mastering.synth`) stands in. The reference for the two reference-mode contenders is
 another track of the package (or another generated track), also a 16-bit WAV.
 
-Every run is a fresh process that reads the input WAV and writes the master as a 24-bit WAV,
-as a user's one-off job would; nothing is cached between runs. Two times per run:
-- job: inside the process, from reading the input file to the master written (what the
-  process spends on the job once its libraries are imported);
-- process: from launch to exit as the parent sees it (adds interpreter start-up, imports and,
-  for Voidline, loading numba's cached machine code).
-Peak memory is the process's VmHWM at the end of the job. Medians of --repeats runs; each
-contender gets one untimed warm-up run first (file-system caches, numba's on-disk cache).
+Every run is a fresh process that reads the input WAV and writes the master as a 24-bit WAV
+twice, as two jobs; nothing is cached between the jobs (Voidline builds a new engine, and
+neither tool keeps results). Three times per run:
+- cold job: the process's first job, from reading the input file to the master written
+  (once its libraries are imported; for Voidline it includes loading numba's cached machine
+  code at each kernel's first call, for both tools the first use of fresh memory);
+- warm job: the second job in the same process, what a long-running service such as the
+  mastering service spends per request;
+- process: from launch to exit of a one-job run as the parent sees it (interpreter start-up,
+  imports and one cold job: the `voidline master` one-off).
+Peak memory is the process's VmHWM at the end. Medians of --repeats runs; each contender
+gets one untimed warm-up run first (file-system caches, numba's on-disk cache).
 
 Contenders:
 - voidline: `MasteringEngine` in process: analysis of the input (384 features), the int8
@@ -63,19 +67,21 @@ DEFAULT_TRACK = "northern-lights"  # 281 s: a 3-minute stretch from its middle
 REFERENCE_TRACK = "digital-pursuit"
 GENERATED_SEEDS = (11, 12)  # input and reference when the package is unavailable
 
-# Runs inside the GPL venv's interpreter: one job, then its own timing and VmHWM as JSON.
+# Runs inside the GPL venv's interpreter: `jobs` jobs, then their timings and VmHWM as JSON.
 MATCHERING_JOB = """
 import json, sys, time
-started = time.perf_counter()
 import matchering
-imported = time.perf_counter()
-matchering.process(target=sys.argv[1], reference=sys.argv[2],
-                   results=[matchering.pcm24(sys.argv[3])])
-done = time.perf_counter()
+times = []
+for _ in range(int(sys.argv[4])):
+    started = time.perf_counter()
+    matchering.process(target=sys.argv[1], reference=sys.argv[2],
+                       results=[matchering.pcm24(sys.argv[3])])
+    times.append(time.perf_counter() - started)
 status = open("/proc/self/status").read().splitlines()
 hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-print(json.dumps({"job_s": done - imported, "peak_rss_mb": hwm / 1024}))
+print(json.dumps({"job_s": times, "peak_rss_mb": hwm / 1024}))
 """
+JOBS_PER_RUN = 2  # cold, then warm
 
 DESCRIPTIONS = {
     "voidline": "MasteringEngine in process, int8 model, target streaming, WAV24 out",
@@ -88,8 +94,16 @@ DESCRIPTIONS = {
 # --- the job, as one process runs it ----------------------------------------------------------
 
 
-def voidline_job(source: Path, output: Path, reference: Path | None) -> dict[str, float]:
-    """Master source into output (24-bit WAV) in this process; the job's seconds and VmHWM."""
+def voidline_jobs(
+    source: Path, output: Path, reference: Path | None, jobs: int
+) -> dict[str, float | list[float]]:
+    """`jobs` jobs of `voidline_job` in this process: their seconds and the VmHWM after."""
+    times = [voidline_job(source, output, reference) for _ in range(jobs)]
+    return {"job_s": times, "peak_rss_mb": peak_rss_mb()}
+
+
+def voidline_job(source: Path, output: Path, reference: Path | None) -> float:
+    """Master source into output (24-bit WAV) in this process; the job's seconds."""
     import hashlib
 
     from voidline.audio.encode import OutputFormat
@@ -120,7 +134,7 @@ def voidline_job(source: Path, output: Path, reference: Path | None) -> dict[str
     )
     result = engine.master(audio, int(fs), settings, hashlib.sha256(data).hexdigest())
     output.write_bytes(result.encoded)
-    return {"job_s": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
+    return time.perf_counter() - started
 
 
 # --- running the contenders -------------------------------------------------------------------
@@ -139,41 +153,60 @@ def timed_process(command: list[str], env: dict[str, str] | None = None) -> dict
     return record
 
 
-def run_contender(
-    name: str, source: Path, reference: Path, workdir: Path, repeats: int, up: VoidlineUp | None
-) -> dict[str, Any]:
-    """One warm-up and `repeats` timed runs of a contender; medians and the largest VmHWM."""
-    output = workdir / f"{name.replace(' ', '_')}.wav"
+def contender_command(
+    name: str, source: Path, reference: Path, output: Path, jobs: int
+) -> list[str] | None:
+    """The command that runs `jobs` jobs of a contender (None: matchering is unavailable)."""
     python = sys.executable
-    script = str(Path(__file__).resolve())
     if name == "matchering":
         gpl = gpl_python()
         if gpl is None:
-            return {}
-        command = [str(gpl), "-c", MATCHERING_JOB, str(source), str(reference), str(output)]
-    elif name == "voidline via gateway":
-        assert up is not None
-        command = [
+            return None
+        return [str(gpl), "-c", MATCHERING_JOB, str(source), str(reference), str(output), str(jobs)]
+    if name == "voidline via gateway":
+        return [
             str(Path(python).parent / "voidline"),
             *("master", str(source), str(output), "--format", "wav24", "--no-cache", "--json"),
         ]
-    else:
-        command = [python, script, "--job", str(source), str(output)]
-        if name == "voidline ref":
-            command += ["--job-reference", str(reference)]
+    command = [python, str(Path(__file__).resolve()), "--job", str(source), str(output)]
+    command += ["--jobs", str(jobs)]
+    if name == "voidline ref":
+        command += ["--job-reference", str(reference)]
+    return command
+
+
+def run_contender(
+    name: str, source: Path, reference: Path, workdir: Path, repeats: int, up: VoidlineUp | None
+) -> dict[str, Any]:
+    """One warm-up and `repeats` timed runs of a contender; medians and the largest VmHWM.
+
+    Each timed run is a two-job process (cold and warm job times) and a one-job process (its
+    launch-to-exit time). Through the gateway every command is one job of an already running
+    service, so its cold and warm columns are the command's wall time.
+    """
+    output = workdir / f"{name.replace(' ', '_')}.wav"
     env = None if up is None else up.env
-    runs = [timed_process(command, env) for _ in range(repeats + 1)][1:]
+    two_jobs = contender_command(name, source, reference, output, JOBS_PER_RUN)
+    one_job = contender_command(name, source, reference, output, 1)
+    if two_jobs is None or one_job is None:
+        return {}
+    timed_process(two_jobs, env)  # warm-up
     if name == "voidline via gateway":
         assert up is not None
-        for run in runs:
-            run["job_s"] = run["process_s"]
+        runs = [timed_process(one_job, env) for _ in range(repeats)]
+        cold = warm = process = [run["process_s"] for run in runs]
         rss = peak_rss_mb(up.pid("mastering"))
     else:
+        runs = [timed_process(two_jobs, env) for _ in range(repeats)]
+        cold = [run["job_s"][0] for run in runs]
+        warm = [run["job_s"][-1] for run in runs]
+        process = [timed_process(one_job, env)["process_s"] for _ in range(repeats)]
         rss = max(run["peak_rss_mb"] for run in runs)
     info = sf.info(output)
     return {
-        "job_s": statistics.median(run["job_s"] for run in runs),
-        "process_s": statistics.median(run["process_s"] for run in runs),
+        "cold_s": statistics.median(cold),
+        "warm_s": statistics.median(warm),
+        "process_s": statistics.median(process),
         "peak_rss_mb": rss,
         "output": f"{info.subtype}, {info.samplerate} Hz, {info.frames / info.samplerate:.1f} s",
     }
@@ -217,10 +250,12 @@ def main() -> None:
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--job", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--job-reference", metavar="REF", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.job:  # a worker: one job, one JSON line
+    if args.job:  # a worker: --jobs jobs, one JSON line
         reference = Path(args.job_reference) if args.job_reference else None
-        print(json.dumps(voidline_job(Path(args.job[0]), Path(args.job[1]), reference)))
+        jobs = voidline_jobs(Path(args.job[0]), Path(args.job[1]), reference, args.jobs)
+        print(json.dumps(jobs))
         return
 
     names = [n for n in DESCRIPTIONS if not (args.no_matchering and n == "matchering")]
@@ -243,27 +278,35 @@ def main() -> None:
     print(f"Machine: {machine()}. Input: {material}; 16-bit WAV in, 24-bit WAV out.")
     print(f"Medians of {args.repeats} fresh-process runs after one warm-up.\n")
     print(
-        "| contender | job s | process s | x real time (job) | speed vs matchering (job) "
-        "| peak RSS MB |"
+        "| contender | warm job s | cold job s | process s | x real time (warm) "
+        "| speed vs matchering (warm / cold / process) | peak RSS MB |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, result in results.items():
         if not result:
-            print(f"| {name} | - | - | - | - | (unavailable) |")
+            print(f"| {name} | - | - | - | - | - | (unavailable) |")
             continue
-        ratio = f"{anchor['job_s'] / result['job_s']:.2f}x" if anchor else "-"
+        ratios = "-"
+        if anchor:
+            ratios = " / ".join(
+                f"{anchor[key] / result[key]:.2f}x" for key in ("warm_s", "cold_s", "process_s")
+            )
         print(
-            f"| {name} | {result['job_s']:.2f} | {result['process_s']:.2f} | "
-            f"{args.seconds / result['job_s']:.0f}x | {ratio} | {result['peak_rss_mb']:.0f} |"
+            f"| {name} | {result['warm_s']:.2f} | {result['cold_s']:.2f} | "
+            f"{result['process_s']:.2f} | {args.seconds / result['warm_s']:.0f}x | {ratios} | "
+            f"{result['peak_rss_mb']:.0f} |"
         )
     print()
     if anchor and "voidline" in results and results["voidline"]:
-        job = anchor["job_s"] / results["voidline"]["job_s"]
-        process = anchor["process_s"] / results["voidline"]["process_s"]
-        verdict = "met" if job >= 3.0 else "NOT met"
+        voidline = results["voidline"]
+        warm, cold, process = (
+            anchor[key] / voidline[key] for key in ("warm_s", "cold_s", "process_s")
+        )
+        verdict = "met" if warm >= 3.0 else "NOT met"
         print(
-            f"Voidline's speed vs matchering's (matchering's time / Voidline's): {job:.2f}x per "
-            f"job, {process:.2f}x per process (goal >= 3x: {verdict}).\n"
+            f"Voidline's speed vs matchering's (matchering's time / Voidline's): {warm:.2f}x "
+            f"per warm job, {cold:.2f}x per cold job, {process:.2f}x per process (goal >= 3x: "
+            f"{verdict}).\n"
         )
     for name in results:
         print(f"- {name}: {DESCRIPTIONS[name]}")
