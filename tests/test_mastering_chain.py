@@ -189,3 +189,16 @@ def test_styles_bias_as_documented() -> None:
     assert set(applied_parameters(DEFAULTS, "warm", 0.7)) == set(PARAMETER_NAMES)
     with pytest.raises(InvalidInputError, match="unknown style"):
         apply_style(DEFAULTS, "vintage")
+
+
+def test_a_measured_input_loudness_is_used_as_given() -> None:
+    """The engine passes the analysis report's loudness; the chain then does not re-measure."""
+    x = music_like(4.0, seed=5)
+    settings = ChainSettings.from_parameters(DEFAULTS)
+    measured = process(x, FS, settings, -14.0, -1.0)
+    given = process(x, FS, settings, -14.0, -1.0, input_lufs=integrated_lufs(x, FS))
+    np.testing.assert_array_equal(given.audio, measured.audio)
+    shifted = process(x, FS, settings, -14.0, -1.0, input_lufs=integrated_lufs(x, FS) - 3.0)
+    assert shifted.working_gain_db == pytest.approx(measured.working_gain_db + 3.0)
+    with pytest.raises(InvalidInputError, match="silent"):
+        process(x, FS, settings, -14.0, -1.0, input_lufs=-80.0)

@@ -430,15 +430,18 @@ def gain_from_peaks(
     lookahead_ms: float,
     release_ms: float,
     adaptive: bool,
+    buffers: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float64]:
     """Steps 2-5 for the signal `scale` times the one whose segment peaks are `peaks`.
 
     The peak detector is linear, so the peaks of a scaled signal are the scaled peaks: a
     caller that tries several input gains (loudness matching) detects the peaks once. The
     peaks must be exact above target / scale (see `_segment_peaks`); `peaks` is not changed.
+    buffers: two arrays of peaks' length to work in, the second of which is returned (new
+    ones when None).
     """
     # Two arrays hold every step's result in turn (fresh memory is costly at this size).
-    a, b = np.empty(peaks.shape[0]), np.empty(peaks.shape[0])
+    a, b = buffers or (np.empty(peaks.shape[0]), np.empty(peaks.shape[0]))
     _required_reduction(peaks, scale, target_peak(ceiling_dbtp), a)  # step 2
     window = max(2, round(lookahead_ms * fs / 1000.0))  # K + 1 samples
     _lookahead_max(a, window, b)  # step 3

@@ -104,6 +104,8 @@ class _LimiterModel:
         self._peaks: NDArray[np.float64] | None = None
         self._exact_above = math.inf  # input level above which the peaks are exact
         self._last: tuple[float, NDArray[np.float64]] | None = None  # (gain dB, curve)
+        # Every trial's curve is computed in the same two arrays (fresh memory is slow).
+        self._buffers = (np.empty(frames.shape[0]), np.empty(frames.shape[0]))
 
     def bounds(self, gain_db: float) -> PeakBounds:
         """Peak bounds of the input scaled by gain_db, as exact as `gain(gain_db)` needs."""
@@ -112,7 +114,10 @@ class _LimiterModel:
         return PeakBounds(self._peaks, 10.0 ** (gain_db / 20.0), self._exact_above)
 
     def gain(self, gain_db: float) -> NDArray[np.float64]:
-        """The limiter gain per frame for the input scaled by gain_db."""
+        """The limiter gain per frame for the input scaled by gain_db.
+
+        The array is the model's own: the next call with another gain overwrites it.
+        """
         if self._last is not None and self._last[0] == gain_db:
             return self._last[1]
         scale = 10.0 ** (gain_db / 20.0)
@@ -128,6 +133,7 @@ class _LimiterModel:
             DEFAULT_LOOKAHEAD_MS,
             self.release_ms,
             True,
+            buffers=self._buffers,
         )
         self._last = (gain_db, curve)
         return curve

@@ -149,9 +149,14 @@ def check_input(audio: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
     return as_frames(frames)
 
 
-def working_gain_db(audio: NDArray[np.float64], fs: int) -> tuple[float, float]:
-    """(gain in dB to WORKING_LUFS, input integrated loudness); refuses (near-)silence."""
-    loudness = integrated_lufs(audio, fs)
+def working_gain_db(
+    audio: NDArray[np.float64], fs: int, input_lufs: float | None = None
+) -> tuple[float, float]:
+    """(gain in dB to WORKING_LUFS, input integrated loudness); refuses (near-)silence.
+
+    input_lufs: the audio's integrated loudness when the caller has already measured it.
+    """
+    loudness = integrated_lufs(audio, fs) if input_lufs is None else input_lufs
     if not (math.isfinite(loudness) and loudness >= ABSOLUTE_GATE_LUFS):
         raise InvalidInputError(
             "the audio is silent or nearly so (nothing above the BS.1770 -70 LUFS gate): "
@@ -168,14 +173,16 @@ def process(
     ceiling_dbtp: float,
     match_eq: MatchEq | None = None,
     progress: Progress | None = None,
+    input_lufs: float | None = None,
 ) -> ChainResult:
     """Run the whole chain on audio (frames, channels); returns a new array and measurements.
 
     progress(stage, fraction) is called before each stage, fraction in [0, 1) by stage count,
-    and ("done", 1.0) at the end.
+    and ("done", 1.0) at the end. input_lufs: the audio's BS.1770 integrated loudness when
+    the caller has measured it already (the analysis report's), so it is not measured again.
     """
     frames = check_input(audio, fs)
-    gain_db, _ = working_gain_db(frames, fs)
+    gain_db, _ = working_gain_db(frames, fs, input_lufs)
     stages = _stages(settings, fs, frames.shape[1], match_eq)
     report = progress or (lambda stage, fraction: None)
     timings: dict[str, float] = {}

@@ -314,6 +314,7 @@ class MasteringEngine:
             settings.target.ceiling_dbtp,
             match_eq=match_eq,
             progress=lambda stage, fraction: _chain_progress(report, stage, fraction),
+            input_lufs=input_report.loudness.integrated_lufs,
         )
         if not chain.loudness.reached:
             notes.append(chain.loudness.note)
