@@ -67,10 +67,12 @@ BLOCK = 32  # intervals per block in the peak detector's skip test
 
 SAFETY_MARGIN_DB = 0.02  # aim this far below the ceiling
 # The 16x meter's check measures the blocks whose output bound reaches this far below the
-# target; the quadratic refinement of step 1 is within a few thousandths of a dB of the 16x
-# grid, and PEAK_BOUND_MARGIN_DB covers that many times over.
+# target. Step 1's refined 8x peaks read at most 0.003 dB under the 16x meter's points
+# between samples on tones and at most 0.11 dB on white noise (the worst case measured: all
+# its energy sits near Nyquist, where the parabola fits worst); PEAK_BOUND_MARGIN_DB
+# covers that.
 CHECK_BELOW_TARGET_DB = 0.5
-PEAK_BOUND_MARGIN_DB = 0.1
+PEAK_BOUND_MARGIN_DB = 0.25
 CHECK_BLOCK = 256  # intervals per block of the bounded check
 MAX_PASSES = 3  # limiter passes before the static trim
 CEILING_RANGE_DBTP = (-20.0, 0.0)
