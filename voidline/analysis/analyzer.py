@@ -2,6 +2,9 @@
 
 Every meter keeps constant-size state (filter memories, running sums, histograms), so a stream
 of any length uses the same memory, and any split of the audio into chunks gives the same report.
+The meters share nothing, so a long chunk (PARALLEL_MIN_FRAMES or more, such as a whole file
+analysed at once) is measured by two groups of them on two cores at the same time; short
+chunks of a live stream are not worth the threads.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from voidline.analysis.spectrum import SpectrumAnalyzer
 from voidline.analysis.stereo import StereoMeter
 from voidline.analysis.truepeak import TruePeakMeter
 from voidline.audio.format import AudioFormat
+from voidline.dsp.parallel import run_parallel
 from voidline.errors import InvalidInputError
 
 SHORT_TERM_PERCENTILES = (5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0)
+PARALLEL_MIN_FRAMES = 1 << 17  # about 3 s at 44.1 kHz
 
 
 @dataclass(frozen=True)
@@ -91,13 +96,23 @@ class StreamingAnalyzer:
         if frames.shape[0] == 0:
             return
         x = np.ascontiguousarray(frames, dtype=np.float64)
-        self.loudness.push(x)
-        self.peaks.push(x)
-        self.levels.push(x)
-        self.clipping.push(x)
-        if self.stereo is not None:
-            self.stereo.push(x)
-        self.spectrum.push(x)
+
+        def loudness_and_peaks() -> None:
+            self.loudness.push(x)
+            self.peaks.push(x)
+
+        def the_others() -> None:
+            self.levels.push(x)
+            self.clipping.push(x)
+            if self.stereo is not None:
+                self.stereo.push(x)
+            self.spectrum.push(x)
+
+        if x.shape[0] >= PARALLEL_MIN_FRAMES:  # about as much work in each group
+            run_parallel([loudness_and_peaks, the_others])
+        else:
+            loudness_and_peaks()
+            the_others()
         self.frames_processed += x.shape[0]
 
     def push_with_interim(
