@@ -241,15 +241,19 @@ def _harmonics(
         for r in range(OVERSAMPLING):
             row = e[r]
             row[:span] = 0.0
-            grouped = per_phase - per_phase % 3
-            for k in range(0, grouped, 3):  # three taps per pass: fewer loads and stores of row
+            # Three taps per pass (fewer loads and stores of row). A `while` loop: numba
+            # vectorised the same body over range(0, n, 3) 1.7 times slower.
+            k = 0
+            while k + 3 <= per_phase:
                 c0, c1, c2 = phases[r, k], phases[r, k + 1], phases[r, k + 2]
                 for j in range(span):
                     row[j] += c0 * window[j + k] + c1 * window[j + k + 1] + c2 * window[j + k + 2]
-            for k in range(grouped, per_phase):
+                k += 3
+            while k < per_phase:
                 c = phases[r, k]
                 for j in range(span):
                     row[j] += c * window[j + k]
+                k += 1
             for j in range(span):
                 u = row[j]
                 row[j] = _tanh(g * u) * inverse_g - u
