@@ -621,6 +621,21 @@ def _flag_blocks(
     return flagged
 
 
+@njit(cache=True, nogil=True)
+def scale_frames(
+    x: NDArray[np.float64], scale: float, curve: NDArray[np.float64], out: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    """out[n, c] = x[n, c] * (scale * curve[n]): `x * (scale * curve)[:, None]`, no temporary.
+
+    Several times faster than numpy's broadcast multiply when x is a channel-major view and
+    out is frame-major (numpy then buffers small strided blocks).
+    """
+    for n in range(x.shape[0]):
+        factor = scale * curve[n]
+        for c in range(x.shape[1]):
+            out[n, c] = x[n, c] * factor
+
+
 def limit_with_gain(
     x: ArrayLike,
     fs: int,
@@ -666,7 +681,8 @@ def checked_limit(
             gain, bounds = first_gain, first_bounds
         if gain.min() == 1.0:  # nothing to limit: bit-exact pass-through
             return frames.copy(), gain, None
-        out = np.multiply(frames, gain[:, None], out=np.empty(frames.shape))  # C order
+        out = np.empty(frames.shape)  # C order, whatever the order of frames
+        scale_frames(frames, 1.0, gain, out)
         peak = _checked_true_peak(out, frames, gain, bounds, fs, aim)
         excess = peak - ceiling_dbtp
         if excess <= 0.0:

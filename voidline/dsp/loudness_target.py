@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from voidline.analysis.loudness import LoudnessMeter
@@ -47,6 +46,7 @@ from voidline.dsp.limiter import (
     checked_limit,
     gain_from_peaks,
     limit,
+    scale_frames,
     segment_peaks,
     target_peak,
     true_peak_dbtp,
@@ -137,17 +137,6 @@ class _LimiterModel:
         )
         self._last = (gain_db, curve)
         return curve
-
-
-@njit(cache=True, nogil=True)
-def _scale_frames(
-    x: NDArray[np.float64], scale: float, curve: NDArray[np.float64], out: NDArray[np.float64]
-) -> None:  # pragma: no cover - compiled
-    """out[n, c] = x[n, c] * (scale * curve[n]): `x * (scale * curve)[:, None]`, no temporary."""
-    for n in range(x.shape[0]):
-        factor = scale * curve[n]
-        for c in range(x.shape[1]):
-            out[n, c] = x[n, c] * factor
 
 
 @dataclass
@@ -272,7 +261,7 @@ def match_loudness(
 
     def modelled(gain: float) -> float:
         scale = 10.0 ** (gain / 20.0)
-        _scale_frames(frames, scale, model.gain(gain), scratch)
+        scale_frames(frames, scale, model.gain(gain), scratch)
         return integrated_lufs(scratch, fs)
 
     # The input itself is the first point, at 0 dB.
