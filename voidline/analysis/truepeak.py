@@ -23,6 +23,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 BLOCK_WINDOWS = 256
+PUSH_BLOCK_FRAMES = 1 << 16
 
 
 def oversampling_plan(sample_rate_hz: int, high_precision: bool) -> tuple[int, int, float]:
@@ -121,11 +122,14 @@ class TruePeakMeter:
         """Measure the next frames, shape (n, channels)."""
         if self._flushed:
             raise RuntimeError("TruePeakMeter.push after flush()")
-        buffer = np.concatenate([self._history, x.T], axis=1)  # one contiguous row per channel
-        fresh = self._history.shape[1]
-        for c in range(buffer.shape[0]):
-            self._sample_peak[c] = max(self._sample_peak[c], _abs_max(buffer[c, fresh:]))
-        self._interpolate(buffer)
+        # All of x's sample peaks first: every block's skip test then starts from them.
+        for c in range(x.shape[1]):
+            self._sample_peak[c] = max(self._sample_peak[c], _abs_max(x[:, c]))
+        # The interpolator reads one contiguous row per channel, history first; a long push
+        # goes through in blocks so those rows stay small (cache-sized, no fresh memory).
+        for start in range(0, x.shape[0], PUSH_BLOCK_FRAMES):
+            block = x[start : start + PUSH_BLOCK_FRAMES]
+            self._interpolate(np.concatenate([self._history, block.T], axis=1))
 
     def flush(self) -> None:
         """End of stream: interpolate up to the last sample (the signal is silent afterwards)."""

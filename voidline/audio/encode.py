@@ -73,6 +73,7 @@ MAX_CHANNELS = 2
 MP3_SAMPLE_RATES_HZ = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 VORBIS_MAX_SAMPLE_RATE_HZ = 200_000
 WRITE_BLOCK_FRAMES = 1 << 16
+QUANTISE_BLOCK_SAMPLES = 1 << 17  # dither and rounding work in blocks of this many samples
 HIGHEST_QUALITY = 0.0  # libsndfile's compression level: 0 is the best quality / lowest loss
 
 
@@ -196,14 +197,24 @@ def tpdf_quantise(audio: ArrayLike, bits: int, dither_seed: int = 0) -> NDArray[
         raise InvalidInputError(f"bits must be 16 or 24, got {bits}")
     samples = np.asarray(audio, dtype=np.float64)
     scale = float(2 ** (bits - 1))
-    rng = np.random.default_rng(dither_seed)
-    # Built in place: a 3-minute stereo track is 16 million samples per temporary.
-    values = rng.random(samples.shape)
-    values -= rng.random(samples.shape)
-    values += samples * scale
-    np.rint(values, out=values)
-    np.clip(values, -scale, scale - 1.0, out=values)
-    return values.astype(np.int32)
+    # The dither is uniform(0, 1) - uniform(0, 1): the first samples.size draws of PCG64
+    # seeded with dither_seed, minus the next samples.size. A second generator advanced by
+    # samples.size yields the latter, so the work goes in blocks of frames (no whole-signal
+    # temporaries) with the numbers of drawing both whole arrays one after the other.
+    first = np.random.Generator(np.random.PCG64(dither_seed))
+    second = np.random.Generator(np.random.PCG64(dither_seed).advance(samples.size))
+    out = np.empty(samples.shape, dtype=np.int32)
+    per_frame = int(np.prod(samples.shape[1:], dtype=np.int64))  # channels (1 for 1-D)
+    step = max(1, QUANTISE_BLOCK_SAMPLES // max(1, per_frame))
+    for start in range(0, samples.shape[0], step):
+        block = samples[start : start + step]
+        values = first.random(block.shape)
+        values -= second.random(block.shape)
+        values += block * scale
+        np.rint(values, out=values)
+        np.clip(values, -scale, scale - 1.0, out=values)
+        out[start : start + step] = values
+    return out
 
 
 def _checked_frames(audio: ArrayLike) -> NDArray[np.float64]:
@@ -241,7 +252,8 @@ def encode(audio: ArrayLike, fs: int, fmt: OutputFormat, dither_seed: int = 0) -
         data = tpdf_quantise(frames, 16, dither_seed).astype(np.int16)
     elif fmt in (OutputFormat.WAV24, OutputFormat.FLAC24):
         # libsndfile's 24-bit write keeps an int32's top three bytes.
-        data = np.left_shift(tpdf_quantise(frames, 24, dither_seed), 8)
+        data = tpdf_quantise(frames, 24, dither_seed)
+        np.left_shift(data, 8, out=data)
     elif fmt is OutputFormat.F32:
         with np.errstate(over="ignore"):
             single = frames.astype(np.float32)
