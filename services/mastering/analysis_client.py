@@ -10,6 +10,7 @@ client, who may retry), with the analysis service's own message.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -41,7 +42,7 @@ class RemoteAnalyzer:
     def close(self) -> None:
         self._channel.close()
 
-    def analyze(self, audio: NDArray[np.float64], fs: int) -> AnalysisReport:
+    def analyze(self, audio: NDArray[np.floating[Any]], fs: int) -> AnalysisReport:
         try:
             responses = self._stub.StreamAnalyze(
                 _requests(audio, fs), timeout=self.timeout_s, wait_for_ready=False
@@ -66,7 +67,9 @@ class RemoteAnalyzer:
         return report_from_proto(final)
 
 
-def _requests(audio: NDArray[np.float64], fs: int) -> Iterator[analysis_pb2.StreamAnalyzeRequest]:
+def _requests(
+    audio: NDArray[np.floating[Any]], fs: int
+) -> Iterator[analysis_pb2.StreamAnalyzeRequest]:
     yield analysis_pb2.StreamAnalyzeRequest(
         config=analysis_pb2.AnalysisConfig(
             format=audio_pb2.AudioFormat(

@@ -47,14 +47,15 @@ from voidline.mastering.reference import (
 from voidline.mastering.styles import applied_parameters, check_intensity, check_style
 from voidline.mastering.targets import LoudnessTarget
 
-CHAIN_VERSION = "chain-1"  # bump when the chain's output for the same settings changes
+CHAIN_VERSION = "chain-2"  # bump when the chain's output for the same settings changes
 SHORT_CLIP_S = 3.0
+ANALYSIS_BLOCK_FRAMES = 1 << 20  # in-process analysis pushes about 24 s at a time
 
 
 class Analyzer(Protocol):
     """Measures audio (frames, channels) at fs: in process or through the analysis service."""
 
-    def analyze(self, audio: NDArray[np.float64], fs: int) -> AnalysisReport: ...
+    def analyze(self, audio: NDArray[np.floating[Any]], fs: int) -> AnalysisReport: ...
 
 
 class ParameterPredictor(Protocol):
@@ -75,9 +76,15 @@ class ParameterPredictor(Protocol):
 class InProcessAnalyzer:
     """The analysis service's meters run here (single-process deployments, tests)."""
 
-    def analyze(self, audio: NDArray[np.float64], fs: int) -> AnalysisReport:
+    def analyze(self, audio: NDArray[np.floating[Any]], fs: int) -> AnalysisReport:
+        """The report of audio (frames, channels), float32 or float64.
+
+        Pushed in blocks of ANALYSIS_BLOCK_FRAMES: the meters convert each block to float64
+        and copy it into their own layouts, so no whole-signal copy is ever made.
+        """
         analyzer = StreamingAnalyzer(AudioFormat(fs, audio.shape[1]))
-        analyzer.push(audio)
+        for start in range(0, audio.shape[0], ANALYSIS_BLOCK_FRAMES):
+            analyzer.push(audio[start : start + ANALYSIS_BLOCK_FRAMES])
         return analyzer.finish()
 
 
@@ -332,7 +339,7 @@ class MasteringEngine:
         encoded = encode(chain.audio, fs, settings.output_format)
         report("verifying", 0.9)
         delivered, delivered_fs, _, _ = decode_container(encoded)
-        output_report = self.analyzer.analyze(np.asarray(delivered, np.float64), delivered_fs)
+        output_report = self.analyzer.analyze(delivered, delivered_fs)
         ceiling = settings.target.ceiling_dbtp
         if output_report.peaks.true_peak_dbtp > ceiling and settings.output_format.lossy:
             notes.append(
