@@ -204,7 +204,7 @@ def test_a_pass_that_lands_over_the_ceiling_is_redone_lower(
 
     def optimistic(
         frames: NDArray[np.float64], fs: int, ceiling: float, *rest: Any
-    ) -> NDArray[np.float64]:
+    ) -> tuple[NDArray[np.float64], limiter.PeakBounds]:
         aims.append(ceiling)  # a detector that under-reads every peak by 0.3 dB
         return real_gain(frames, fs, ceiling + 0.3, *rest)
 
@@ -224,7 +224,7 @@ def test_the_static_trim_guarantees_the_ceiling_when_every_pass_misses(
 
     def worse_each_time(
         frames: NDArray[np.float64], fs: int, ceiling: float, *rest: Any
-    ) -> NDArray[np.float64]:
+    ) -> tuple[NDArray[np.float64], limiter.PeakBounds]:
         calls.append(ceiling)
         return real_gain(frames, fs, ceiling + 0.5 * len(calls), *rest)
 
