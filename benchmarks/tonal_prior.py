@@ -122,8 +122,10 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"Date: {dt.date.today().isoformat()}  ")
     print(f"Machine: {machine()}  ")
-    print(f"Command: `.venv/bin/python benchmarks/tonal_prior.py --seconds {args.seconds:g} "
-          f"--house-draws {args.house_draws}`\n")
+    print(
+        f"Command: `.venv/bin/python benchmarks/tonal_prior.py --seconds {args.seconds:g} "
+        f"--house-draws {args.house_draws}`\n"
+    )
     print(
         f"Calibration corpus: {len(files)} tracks of Debian `{PACKAGE}`, {args.seconds:g} s "
         "from the middle of each, at 44.1 kHz; house: the generator's house curves "
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         "house p95": np.percentile(house_residuals, 95, axis=0),
     }
     for name, values in rows.items():
-        print(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in values) + " |")
+        form = "{:.2f}" if "std" in name or "sigma" in name else "{:+.2f}"
+        print(f"| {name} | " + " | ".join(form.format(v) for v in values) + " |")
     print("\nPer track (deviation from the reference curve, dB, and tilt):\n")
     print(f"| track | tilt | {header} |")
     print("|---|---:|" + "---:|" * len(BAND_CENTRES_HZ))
