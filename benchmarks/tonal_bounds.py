@@ -1,0 +1,159 @@
+"""Bounds on the tonal-balance error of `mastering_quality.py`: what EQ alone can reach.
+
+    .venv/bin/python benchmarks/tonal_bounds.py [--tracks 10] [--per-track 2] [--seconds 30]
+        [--model-dir DIR ...]
+
+Same material, degradations and seeds as `benchmarks/mastering_quality.py` (the first
+--tracks of `nexuiz-music`, --seconds from the middle, --per-track degradations from
+`np.random.default_rng(1_000_000 + case)`), and its tonal-balance error (dB RMS over the
+one-third-octave bands, against the undegraded original). Contenders, all equalisers only
+(no dynamics, width or exciter; the error is loudness-normalised, so no level either):
+
+- degraded input: nothing done.
+- oracle EQ: the exact inverse of the degradation's tonal EQ, its ten octave bands and both
+  shelves (the training labels for them, `voidline.dsp.eq.Equalizer` with the negated
+  gains). It does not undo the dullness low-pass (the chain's exciter label), nor the
+  spectral side effects of the expander and the width changes.
+- shrinkage rule, alpha: no model; the octave-band EQ whose response at the band centres is
+  -alpha x `octave_deviation_db` of the degraded input (the generator's own measurement:
+  deviation from the reference curve, median removed; `balance._fit_gains`). alpha 1 moves
+  every track onto the reference curve, 0 leaves it alone. The best alpha is chosen on
+  these very cases, so its row is an optimistic bound for any single shrinkage factor, not a
+  held-out result.
+- model EQ only (one row per --model-dir; default: the packaged model): the parameter
+  model's predicted octave-band and shelf gains (int8, from the degraded input's analysis
+  features, style balanced, intensity 1) applied alone, without the rest of the chain. Also
+  reported: the RMS difference, over the ten bands and two shelves, between the predicted
+  gains and the exact inverse (dB).
+
+This is an evaluation-set analysis: none of its numbers feeds the generator or the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+from _music import TRACKS, load_track, machine, middle_excerpt, music_archive
+from mastering_quality import SEED_BASE, real_recipe, tonal_balance_error_db
+
+from voidline.dsp.eq import EqSettings, Equalizer
+from voidline.mastering.degrade import apply_degradation, labels, random_degradation
+from voidline.mastering.engine import InProcessAnalyzer
+from voidline.mastering.inference import ParameterModel, default_model_dir
+from voidline.mastering.parameters import EQ_BAND_NAMES
+from voidline.mastering.reference import ReferenceProfile
+from voidline.mastering.synth.balance import _eq_settings, _fit_gains, octave_deviation_db
+
+ALPHAS = tuple(round(0.05 * k, 2) for k in range(21))
+EQ_NAMES = (*EQ_BAND_NAMES, "low_shelf_db", "high_shelf_db")
+
+
+def eq_of(parameters: dict[str, float]) -> EqSettings:
+    """The octave-band and shelf gains of a parameter set (physical units, by name)."""
+    return EqSettings(
+        band_gains_db=tuple(float(parameters[name]) for name in EQ_BAND_NAMES),
+        low_shelf_db=float(parameters["low_shelf_db"]),
+        high_shelf_db=float(parameters["high_shelf_db"]),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tracks", type=int, default=10)
+    parser.add_argument("--per-track", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--model-dir", type=Path, action="append", help="parameter model folder (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    models = [ParameterModel.load(folder, "int8") for folder in args.model_dir or []] or [
+        ParameterModel.load(default_model_dir(), "int8")
+    ]
+    analyzer = InProcessAnalyzer()
+    archive = music_archive()
+    if archive is None:
+        raise SystemExit("no real recordings: this needs nexuiz-music")
+
+    errors: dict[str, list[float]] = {"degraded input": [], "oracle EQ": []}
+    errors.update({f"rule alpha {alpha:.2f}": [] for alpha in ALPHAS})
+    errors.update({f"model EQ only, {model.version}": [] for model in models})
+    gain_errors: dict[str, list[float]] = {model.version: [] for model in models}
+    case = 0
+    for track in TRACKS[: args.tracks]:
+        audio, fs = load_track(archive, track)
+        original = middle_excerpt(audio, fs, args.seconds)
+        recipe = real_recipe(original, fs, ReferenceProfile.measure(original, fs, role="original"))
+        for _ in range(args.per_track):
+            seed = SEED_BASE + case
+            case += 1
+            degradation = random_degradation(np.random.default_rng(seed), recipe)
+            degraded = apply_degradation(original, fs, degradation)
+            errors["degraded input"].append(tonal_balance_error_db(degraded, original, fs))
+            inverse = EqSettings(
+                band_gains_db=tuple(-g + 0.0 for g in degradation.eq_band_gains_db),
+                low_shelf_db=-degradation.low_shelf_db + 0.0,
+                high_shelf_db=-degradation.high_shelf_db + 0.0,
+            )
+            undone = Equalizer(inverse, fs).process(degraded)
+            errors["oracle EQ"].append(tonal_balance_error_db(undone, original, fs))
+            inverse_gains = labels(degradation, recipe)
+            features = np.asarray(analyzer.analyze(degraded, fs).features, dtype=np.float32)
+            for model in models:
+                predicted = model.predict_parameters(features)
+                equalised = Equalizer(eq_of(predicted), fs).process(degraded)
+                errors[f"model EQ only, {model.version}"].append(
+                    tonal_balance_error_db(equalised, original, fs)
+                )
+                difference = [predicted[name] - inverse_gains[name] for name in EQ_NAMES]
+                gain_errors[model.version].append(float(np.sqrt(np.mean(np.square(difference)))))
+            deviation = octave_deviation_db(degraded, fs)
+            for alpha in ALPHAS:
+                gains = _fit_gains(-alpha * deviation, fs)
+                ruled = Equalizer(_eq_settings(gains), fs).process(degraded)
+                errors[f"rule alpha {alpha:.2f}"].append(
+                    tonal_balance_error_db(ruled, original, fs)
+                )
+            print(
+                f"[{case}] {track} seed {seed}: degraded "
+                f"{errors['degraded input'][-1]:.2f}, oracle EQ {errors['oracle EQ'][-1]:.2f}",
+                file=sys.stderr,
+            )
+
+    def key(name: str) -> tuple[float, float]:
+        return statistics.median(errors[name]), statistics.fmean(errors[name])
+
+    rules = [name for name in errors if name.startswith("rule")]
+    best_median = min(rules, key=lambda name: key(name)[0])
+    best_mean = min(rules, key=lambda name: key(name)[1])
+    print(f"Date: {dt.date.today().isoformat()}  ")
+    print(f"Machine: {machine()}  ")
+    print(
+        f"Command: `.venv/bin/python benchmarks/tonal_bounds.py --tracks {args.tracks} "
+        f"--per-track {args.per_track} --seconds {args.seconds:g}"
+        + "".join(f" --model-dir {folder}" for folder in args.model_dir or [])
+        + "`\n"
+    )
+    print(
+        f"Tonal-balance error, dB RMS over the one-third-octave bands, {case} cases (seeds "
+        f"{SEED_BASE}-{SEED_BASE + case - 1}); best alpha by median: {best_median}, by mean: "
+        f"{best_mean}\n"
+    )
+    print("| contender | median | mean |")
+    print("|---|---:|---:|")
+    for name in errors:
+        median, mean = key(name)
+        print(f"| {name} | {median:.2f} | {mean:.2f} |")
+    print("\nPredicted EQ and shelf gains against the exact inverse, RMS dB:\n")
+    print("| model | median | mean |")
+    print("|---|---:|---:|")
+    for version, values in gain_errors.items():
+        print(f"| {version} | {statistics.median(values):.2f} | {statistics.fmean(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
