@@ -16,6 +16,7 @@ import io
 import os
 import platform
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -55,20 +56,30 @@ MATCHERING_REQUIREMENT = "matchering==2.0.6"
 FloatArray = NDArray[np.float64]
 
 
-def music_archive() -> Path | None:
-    """The package's music.pk3 (a zip of Ogg files), fetched once; None when unavailable."""
-    found = next((CACHE / "nexuiz").rglob("music.pk3"), None)
-    if found is not None:
+def debian_package(package: str, folder: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` of a Debian package unpacked into `folder`, sorted.
+
+    Fetched (`apt-get download`) and unpacked (`dpkg -x`) on first use; [] with a note when
+    the package cannot be had.
+    """
+    found = sorted(folder.rglob(pattern))
+    if found:
         return found
     CACHE.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=CACHE, check=True, capture_output=True)
-        deb = next(CACHE.glob(f"{PACKAGE}_*.deb"))
-        subprocess.run(["dpkg", "-x", str(deb), str(CACHE / "nexuiz")], check=True)
-        return next((CACHE / "nexuiz").rglob("music.pk3"))
+        subprocess.run(["apt-get", "download", package], cwd=CACHE, check=True, capture_output=True)
+        deb = next(CACHE.glob(f"{package}_*.deb"))
+        subprocess.run(["dpkg", "-x", str(deb), str(folder)], check=True)
     except (OSError, subprocess.CalledProcessError, StopIteration) as error:
-        print(f"note: {PACKAGE} is unavailable ({error}); the real recordings are missing")
-        return None
+        print(f"note: {package} is unavailable ({error})", file=sys.stderr)
+        return []
+    return sorted(folder.rglob(pattern))
+
+
+def music_archive() -> Path | None:
+    """The package's music.pk3 (a zip of Ogg files), fetched once; None when unavailable."""
+    found = debian_package(PACKAGE, CACHE / "nexuiz", "music.pk3")
+    return found[0] if found else None
 
 
 def load_track(archive: Path, name: str) -> tuple[FloatArray, int]:

@@ -33,14 +33,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import scipy.signal
 import soundfile as sf
-from _music import CACHE, FloatArray, machine, middle_excerpt
+from _music import CACHE, FloatArray, debian_package, machine, middle_excerpt
 
 from voidline.dsp.eq import BAND_CENTRES_HZ
 from voidline.mastering.synth.balance import draw_house_curve, octave_deviation_db
@@ -52,19 +50,7 @@ OCTAVES = np.log2(np.asarray(BAND_CENTRES_HZ) / 1000.0)
 
 def corpus_files() -> list[Path]:
     """The package's .opus files in path order, fetched and unpacked once; [] if unavailable."""
-    folder = CACHE / "warzone2100"
-    found = sorted(folder.rglob("*.opus"))
-    if found:
-        return found
-    CACHE.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=CACHE, check=True, capture_output=True)
-        deb = next(CACHE.glob(f"{PACKAGE}_*.deb"))
-        subprocess.run(["dpkg", "-x", str(deb), str(folder)], check=True)
-    except (OSError, subprocess.CalledProcessError, StopIteration) as error:
-        print(f"note: {PACKAGE} is unavailable ({error})", file=sys.stderr)
-        return []
-    return sorted(folder.rglob("*.opus"))
+    return debian_package(PACKAGE, CACHE / "warzone2100", "*.opus")
 
 
 def track_deviation(path: Path, seconds: float) -> FloatArray:

@@ -35,6 +35,7 @@ import scipy.signal
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
+from voidline.dsp import fastmath
 from voidline.dsp.biquad import (
     as_frames,
     butterworth_highpass,
@@ -176,30 +177,6 @@ def _resampling_filter() -> NDArray[np.float64]:
     return h
 
 
-# tanh saturates to within 2e-16 of +-1 beyond this argument, so it is clamped there.
-TANH_CLAMP = 20.0
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _tanh(v: float) -> float:  # pragma: no cover - compiled
-    """tanh(v) to within 3e-13 with arithmetic only, so a loop over it vectorises.
-
-    libm's tanh is a scalar call (about 20 ns, most of the exciter's time). Instead: the
-    [7/6] Pade approximant of tanh (the continued fraction of Lambert, truncated) at v / 4,
-    exact to 1e-15 there since |v / 4| <= 5, then the double-angle formula
-    tanh(2y) = 2 tanh(y) / (1 + tanh(y)^2) twice. With t = p / q the two doublings are
-    2 a b / (a^2 + b^2), a = 2 p q, b = p^2 + q^2: one division in all. The doubling damps
-    errors near +-1, where the approximant is weakest.
-    """
-    y = min(max(v, -TANH_CLAMP), TANH_CLAMP) * 0.25
-    y2 = y * y
-    p = y * (135135.0 + y2 * (17325.0 + y2 * (378.0 + y2)))
-    q = 135135.0 + y2 * (62370.0 + y2 * (3150.0 + y2 * 28.0))
-    a = 2.0 * p * q
-    b = p * p + q * q
-    return 2.0 * a * b / (a * a + b * b)
-
-
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _harmonics(
     band: NDArray[np.float64],
@@ -256,7 +233,7 @@ def _harmonics(
                 k += 1
             for j in range(span):
                 u = row[j]
-                row[j] = _tanh(g * u) * inverse_g - u
+                row[j] = fastmath.tanh(g * u) * inverse_g - u
         acc[:count] = 0.0
         e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
         for q in range(reach):  # taps 4 q .. 4 q + 3, one from each phase row

@@ -53,6 +53,7 @@ from voidline.analysis.truepeak import (
     max_interpolated,
     oversampling_plan,
 )
+from voidline.dsp import fastmath
 from voidline.dsp.biquad import as_frames, check_sample_rate
 from voidline.dsp.parallel import run_parallel
 from voidline.errors import InvalidInputError
@@ -72,6 +73,10 @@ SAFETY_MARGIN_DB = 0.02  # aim this far below the ceiling
 # its energy sits near Nyquist, where the parabola fits worst); PEAK_BOUND_MARGIN_DB
 # covers that.
 CHECK_BELOW_TARGET_DB = 0.5
+# Step 1's peaks are exact down to this factor (3 dB) below the level the gain needs, so the
+# check's bounds are tight there, and loudness targeting can try a little more gain without
+# detecting again.
+EXACT_PEAKS_BELOW = 10.0 ** (-3.0 / 20.0)
 PEAK_BOUND_MARGIN_DB = 0.25
 CHECK_BLOCK = 256  # intervals per block of the bounded check
 MAX_PASSES = 3  # limiter passes before the static trim
@@ -325,7 +330,7 @@ def _release(
             coeff = 0.0  # moot while no reduction is decaying
             if r > 0.0:
                 tau = slow * (FAST_RELEASE_RATIO + (1.0 - FAST_RELEASE_RATIO) * s)
-                coeff = _exp_small(-1.0 / tau)
+                coeff = fastmath.exp(-1.0 / tau)  # no libm call per sample
         else:
             coeff = fixed_coeff
         r *= coeff
@@ -333,28 +338,6 @@ def _release(
             r = 0.0
         r = max(r, held[i])
         out[i] = r
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _exp_small(x: float) -> float:  # pragma: no cover - compiled
-    """e^x for -0.125 <= x <= 0 by the Taylor series to x^7, without a libm call.
-
-    The adaptive release needs exp(-1 / tau) every sample it decays, with tau at least
-    FAST_RELEASE_RATIO * RELEASE_RANGE_MS[0] = 1 ms: 44 samples at 44.1 kHz (|x| <= 0.023,
-    within 3e-16 of exp) and 8 at 8 kHz (|x| <= 0.125, within 2e-12).
-    """
-    return 1.0 + x * (
-        1.0
-        + x
-        * (
-            1.0 / 2.0
-            + x
-            * (
-                1.0 / 6.0
-                + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0 + x * (1.0 / 5040.0))))
-            )
-        )
-    )
 
 
 @njit(cache=True, nogil=True)
@@ -440,7 +423,7 @@ def _gain(
     gain only depends on those above the target, but the bounded check after limiting
     needs tight bounds for the rest.
     """
-    exact_above = target_peak(ceiling_dbtp) * 10.0 ** (-3.0 / 20.0)
+    exact_above = target_peak(ceiling_dbtp) * EXACT_PEAKS_BELOW
     peaks = _segment_peaks(frames, exact_above)  # step 1
     gain = gain_from_peaks(peaks, 1.0, fs, ceiling_dbtp, lookahead_ms, release_ms, adaptive)
     return gain, PeakBounds(peaks, 1.0, exact_above)

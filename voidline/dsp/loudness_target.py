@@ -41,6 +41,7 @@ from voidline.dsp.limiter import (
     CEILING_RANGE_DBTP,
     DEFAULT_LOOKAHEAD_MS,
     DEFAULT_RELEASE_MS,
+    EXACT_PEAKS_BELOW,
     RELEASE_RANGE_MS,
     PeakBounds,
     checked_limit,
@@ -63,7 +64,6 @@ MAX_STEP_DB = 12.0
 MAX_EXTRA_GAIN_DB = 20.0
 MAX_ITERATIONS = 20
 MODEL_TOLERANCE_LU = TOLERANCE_LU / 2  # aim the model closer, so the real run lands inside
-PEAK_HEADROOM = 2.0**0.5  # detect the model's peaks exactly down to 3 dB below what's needed
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class _LimiterModel:
         scale = 10.0 ** (gain_db / 20.0)
         needed = target_peak(self.ceiling_dbtp) / scale
         if self._peaks is None or needed < self._exact_above:
-            self._exact_above = needed / PEAK_HEADROOM
+            self._exact_above = needed * EXACT_PEAKS_BELOW
             self._peaks = segment_peaks(self.frames, self._exact_above)
         curve = gain_from_peaks(
             self._peaks,
