@@ -1,4 +1,4 @@
-"""Bounds on the tonal-balance error of `mastering_quality.py`: what EQ alone can reach.
+"""Bounds on the tonal-balance error of `mastering_quality.py`: what the chain can reach.
 
     .venv/bin/python benchmarks/tonal_bounds.py [--tracks 10] [--per-track 2] [--seconds 30]
         [--model-dir DIR ...]
@@ -6,8 +6,10 @@
 Same material, degradations and seeds as `benchmarks/mastering_quality.py` (the first
 --tracks of `nexuiz-music`, --seconds from the middle, --per-track degradations from
 `np.random.default_rng(1_000_000 + case)`), and its tonal-balance error (dB RMS over the
-one-third-octave bands, against the undegraded original). Contenders, all equalisers only
-(no dynamics, width or exciter; the error is loudness-normalised, so no level either):
+one-third-octave bands, against the undegraded original).
+
+Equalisers only (no dynamics, width or exciter; the error is loudness-normalised, so no
+level either):
 
 - degraded input: nothing done.
 - oracle EQ: the exact inverse of the degradation's tonal EQ, its ten octave bands and both
@@ -26,6 +28,20 @@ one-third-octave bands, against the undegraded original). Contenders, all equali
   reported: the RMS difference, over the ten bands and two shelves, between the predicted
   gains and the exact inverse (dB).
 
+The whole chain (`voidline.mastering.chain.process`, loudness targeting and the true-peak
+limiter included, target `streaming` as in `mastering_quality.py`), stage by stage: every
+parameter with a neutral value (`parameters.PARAMETERS`) is neutral except those of the
+stages named; time constants, knee, drive and corner keep the set's values.
+
+- chain baseline: no stage at all, only loudness targeting and the limiter (the
+  `baseline` of `mastering_quality.py`, up to the time constants); every reduction in the
+  table is against it.
+- oracle chain, <stages>: the exact labels of the degradation (`degrade.labels`, the
+  training targets). "all stages" is the ceiling of the label design: what a perfect
+  parameter model would reach with this chain.
+- model chain, <stages> (one row set per model): the model's predicted parameters (style
+  balanced, intensity 1), the stages named.
+
 This is an evaluation-set analysis: none of its numbers feeds the generator or the model.
 """
 
@@ -39,18 +55,62 @@ from pathlib import Path
 
 import numpy as np
 from _music import TRACKS, load_track, machine, middle_excerpt, music_archive
-from mastering_quality import SEED_BASE, real_recipe, tonal_balance_error_db
+from mastering_quality import SEED_BASE, TARGET, real_recipe, tonal_balance_error_db
 
 from voidline.dsp.eq import EqSettings, Equalizer
+from voidline.mastering.chain import ChainSettings, process
 from voidline.mastering.degrade import apply_degradation, labels, random_degradation
 from voidline.mastering.engine import InProcessAnalyzer
 from voidline.mastering.inference import ParameterModel, default_model_dir
-from voidline.mastering.parameters import EQ_BAND_NAMES
+from voidline.mastering.parameters import EQ_BAND_NAMES, PARAMETERS
 from voidline.mastering.reference import ReferenceProfile
 from voidline.mastering.synth.balance import _eq_settings, _fit_gains, octave_deviation_db
 
 ALPHAS = tuple(round(0.05 * k, 2) for k in range(21))
 EQ_NAMES = (*EQ_BAND_NAMES, "low_shelf_db", "high_shelf_db")
+# Chain stages by the prefixes of their parameters' names.
+STAGE_PREFIXES = {
+    "eq": ("eq_", "low_shelf_db", "high_shelf_db"),
+    "compressor": ("comp_",),
+    "stereo": ("width_", "mono_bass_hz"),
+    "exciter": ("exciter_",),
+}
+ORACLE_STAGES: tuple[tuple[str, ...], ...] = (
+    ("eq",),
+    ("eq", "compressor"),
+    ("eq", "compressor", "stereo"),
+    ("eq", "compressor", "stereo", "exciter"),
+)
+MODEL_STAGES: tuple[tuple[str, ...], ...] = (
+    ("eq",),
+    ("eq", "compressor"),
+    ("eq", "compressor", "stereo", "exciter"),
+)
+BASELINE = "chain baseline: every stage neutral (loudness and limiter only)"
+
+
+def only_stages(parameters: dict[str, float], stages: tuple[str, ...]) -> dict[str, float]:
+    """The parameters with every neutral-valued one outside `stages` set to neutral."""
+    kept = tuple(prefix for stage in stages for prefix in STAGE_PREFIXES[stage])
+    return {
+        spec.name: parameters[spec.name]
+        if spec.neutral is None or spec.name.startswith(kept)
+        else spec.neutral
+        for spec in PARAMETERS
+    }
+
+
+def stage_label(stages: tuple[str, ...]) -> str:
+    return "all stages" if len(stages) == len(STAGE_PREFIXES) else " + ".join(stages)
+
+
+def chain_error(
+    parameters: dict[str, float], degraded: np.ndarray, original: np.ndarray, fs: int
+) -> float:
+    """Tonal error of the degraded audio mastered by the whole chain with these parameters."""
+    settings = ChainSettings.from_parameters(parameters)
+    mastered = process(degraded, fs, settings, TARGET.lufs, TARGET.ceiling_dbtp).audio
+    return tonal_balance_error_db(mastered, original, fs)
 
 
 def eq_of(parameters: dict[str, float]) -> EqSettings:
@@ -82,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     errors: dict[str, list[float]] = {"degraded input": [], "oracle EQ": []}
     errors.update({f"rule alpha {alpha:.2f}": [] for alpha in ALPHAS})
     errors.update({f"model EQ only, {model.version}": [] for model in models})
+    errors[BASELINE] = []
+    errors.update({f"oracle chain, {stage_label(st)}": [] for st in ORACLE_STAGES})
+    errors.update(
+        {f"model chain, {stage_label(st)}, {m.version}": [] for m in models for st in MODEL_STAGES}
+    )
     gain_errors: dict[str, list[float]] = {model.version: [] for model in models}
     case = 0
     for track in TRACKS[: args.tracks]:
@@ -111,6 +176,17 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 difference = [predicted[name] - inverse_gains[name] for name in EQ_NAMES]
                 gain_errors[model.version].append(float(np.sqrt(np.mean(np.square(difference)))))
+                for stages in MODEL_STAGES:
+                    errors[f"model chain, {stage_label(stages)}, {model.version}"].append(
+                        chain_error(only_stages(predicted, stages), degraded, original, fs)
+                    )
+            errors[BASELINE].append(
+                chain_error(only_stages(inverse_gains, ()), degraded, original, fs)
+            )
+            for stages in ORACLE_STAGES:
+                errors[f"oracle chain, {stage_label(stages)}"].append(
+                    chain_error(only_stages(inverse_gains, stages), degraded, original, fs)
+                )
             deviation = octave_deviation_db(degraded, fs)
             for alpha in ALPHAS:
                 gains = _fit_gains(-alpha * deviation, fs)
@@ -143,11 +219,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{SEED_BASE}-{SEED_BASE + case - 1}); best alpha by median: {best_median}, by mean: "
         f"{best_mean}\n"
     )
-    print("| contender | median | mean |")
-    print("|---|---:|---:|")
+    base_median, base_mean = key(BASELINE)
+    print(f"Reduction: against the chain baseline ({base_median:.2f} / {base_mean:.2f} dB).\n")
+    print("| contender | median | mean | reduction (median / mean) |")
+    print("|---|---:|---:|---:|")
     for name in errors:
         median, mean = key(name)
-        print(f"| {name} | {median:.2f} | {mean:.2f} |")
+        reduction = f"{1 - median / base_median:+.0%} / {1 - mean / base_mean:+.0%}"
+        print(f"| {name} | {median:.2f} | {mean:.2f} | {reduction} |")
     print("\nPredicted EQ and shelf gains against the exact inverse, RMS dB:\n")
     print("| model | median | mean |")
     print("|---|---:|---:|")

@@ -1,4 +1,4 @@
-"""The parameter network, its differentiable EQ response, and its ONNX fp32/int8 export."""
+"""The parameter network, its differentiable EQ and compressor curves, and its ONNX export."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ import pytest
 import torch
 
 from voidline.analysis.features import FEATURE_NAMES
+from voidline.dsp.compressor import CompressorBand, static_curve_db
 from voidline.dsp.eq import EqSettings, Equalizer
 from voidline.errors import InvalidInputError
 from voidline.mastering.model import (
+    CURVE_LEVELS_DB,
     FORMAT_AND_DEFECT_FEATURES,
     MIN_FEATURE_STD,
     N_FEATURES,
+    CompressorCurve,
     EqResponse,
     ParameterNetwork,
     TokenSelfAttention,
 )
 from voidline.mastering.parameters import (
+    BAND_NAMES,
     BY_NAME,
     EQ_BAND_NAMES,
     N_PARAMETERS,
@@ -122,6 +126,45 @@ def test_eq_response_is_flat_at_neutral_and_differentiable_in_the_eq_only() -> N
     eq_mask[EQ_COLUMNS] = True
     assert bool((gradient[:, eq_mask].abs() > 0).all())
     assert bool((gradient[:, ~eq_mask] == 0).all())
+
+
+def test_compressor_curve_matches_the_dsp_gain_computer() -> None:
+    rng = np.random.default_rng(2)
+    unit = rng.uniform(0.0, 1.0, (20, N_PARAMETERS))
+    unit[0], unit[1] = 0.0, 1.0  # ratio 1 and knee 0; ratio 8 and knee 12 dB
+    with torch.no_grad():
+        ours = CompressorCurve()(torch.from_numpy(unit)).numpy()
+    assert ours.shape == (20, len(BAND_NAMES), CURVE_LEVELS_DB.size)
+    for row, curves in zip(unit, ours, strict=True):
+        p = to_physical(row)
+        for band, curve in zip(BAND_NAMES, curves, strict=True):
+            settings = CompressorBand(
+                threshold_db=p[f"comp_{band}_threshold_db"],
+                ratio=p[f"comp_{band}_ratio"],
+                knee_db=p["comp_knee_db"],
+                attack_ms=10.0,
+                release_ms=100.0,
+            )
+            reduction = CURVE_LEVELS_DB - static_curve_db(CURVE_LEVELS_DB, settings)
+            np.testing.assert_allclose(curve, reduction, atol=1e-9)
+
+
+def test_compressor_curve_leaves_the_threshold_free_at_ratio_one() -> None:
+    unit = torch.rand(4, N_PARAMETERS, dtype=torch.float64)
+    ratio_columns = [BY_NAME[f"comp_{band}_ratio"].index for band in BAND_NAMES]
+    unit[:, ratio_columns] = 0.0  # ratio 1: no band compresses
+    unit.requires_grad_(True)
+    curve = CompressorCurve()(unit)
+    assert float(curve.detach().abs().max()) == 0.0
+    (curve - 1.0).pow(2).sum().backward()  # type: ignore[no-untyped-call]
+    gradient = unit.grad
+    assert gradient is not None
+    threshold_columns = [BY_NAME[f"comp_{band}_threshold_db"].index for band in BAND_NAMES]
+    assert bool((gradient[:, threshold_columns] == 0).all())  # free: no pull towards 0 dB
+    assert bool((gradient[:, ratio_columns] != 0).all())  # but the ratio is pushed up
+    others = torch.ones(N_PARAMETERS, dtype=torch.bool)
+    others[[*threshold_columns, *ratio_columns, BY_NAME["comp_knee_db"].index]] = False
+    assert bool((gradient[:, others] == 0).all())
 
 
 def test_eq_response_rejects_frequencies_outside_the_band() -> None:

@@ -116,6 +116,18 @@ def test_metrics_are_in_physical_units() -> None:
     assert metrics["width_mae"] == pytest.approx(0.5 / 4)
     # A single +1.8 dB octave band: the response error peaks at 1.8 dB, at 1 kHz.
     assert metrics["eq_response_max_db"] == pytest.approx(1.8, abs=0.05)
+    assert metrics["comp_curve_rms_db"] == 0.0  # no compressor parameter moved
+    compressing = labels.copy()
+    compressing[:, BY_NAME["comp_low_threshold_db"].index] = 0.0  # -36 dBFS
+    compressing[:, BY_NAME["comp_low_ratio"].index] = 1.0 / 3.0  # 8^(1/3) = 2:1
+    compressing[:, BY_NAME["comp_knee_db"].index] = 0.0  # hard knee
+    neutral = compressing.copy()
+    neutral[:, BY_NAME["comp_low_ratio"].index] = 0.0  # ratio 1: no reduction
+    # 2:1 from -36 dBFS halves the excess: (x + 36) / 2 dB at each of the curve's levels.
+    levels = np.arange(-45.0, 0.75, 1.5)
+    expected = np.sqrt(np.mean(np.maximum(levels + 36.0, 0.0) ** 2 / 4.0) / 4.0)
+    curve_rms = parameter_metrics(compressing, neutral, response)["comp_curve_rms_db"]
+    assert curve_rms == pytest.approx(expected)
 
 
 def test_artefacts_and_model_card(model_dir: Path, trained: TrainedModel) -> None:
@@ -230,6 +242,8 @@ def test_training_rejects_bad_data_and_config() -> None:
         TrainConfig(val_fraction=1.0)
     with pytest.raises(InvalidInputError, match="batch_size"):
         TrainConfig(batch_size=0)
+    with pytest.raises(InvalidInputError, match="compressor_curve_loss_weight"):
+        TrainConfig(compressor_curve_loss_weight=-1.0)
 
 
 def test_card_helpers() -> None:

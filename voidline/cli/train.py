@@ -57,6 +57,12 @@ def add_parser(
         help="weight of the EQ response loss against the parameter loss (0: off)",
     )
     parser.add_argument(
+        "--compressor-curve-weight",
+        type=float,
+        metavar="X",
+        help="weight of the compressor gain-curve loss against the parameter loss (0: off)",
+    )
+    parser.add_argument(
         "--tiny", action="store_true", help="a seconds-long configuration (smoke tests)"
     )
     parser.add_argument(
@@ -79,6 +85,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         "workers": args.workers,
         "patience": args.patience,
         "eq_response_loss_weight": args.eq_response_weight,
+        "compressor_curve_loss_weight": args.compressor_curve_weight,
     }
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 

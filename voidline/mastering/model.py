@@ -43,7 +43,7 @@ from torch import nn
 from voidline.analysis.features import FEATURE_NAMES
 from voidline.dsp.eq import BAND_CENTRES_HZ, BAND_Q, HIGH_SHELF_HZ, LOW_SHELF_HZ
 from voidline.errors import FailedPreconditionError, InvalidInputError
-from voidline.mastering.parameters import BY_NAME, EQ_BAND_NAMES, N_PARAMETERS
+from voidline.mastering.parameters import BAND_NAMES, BY_NAME, EQ_BAND_NAMES, N_PARAMETERS
 
 N_FEATURES = len(FEATURE_NAMES)
 HIDDEN_SIZES = (512, 256, 128, 64)
@@ -269,6 +269,67 @@ class EqResponse(nn.Module):
         unit = unit_outputs.to(torch.float64)
         sections = torch.cat([self._shelf_db(unit), self._peaking_db(unit)], dim=1)
         return sections.sum(dim=1)
+
+
+# --- the compressor's static curves, differentiable ----------------------------------------
+
+# Input levels (dBFS at the chain's working level) where the compressor curves are compared:
+# the range the expander thresholds are drawn from (-34..-3 dBFS) with room on both sides.
+CURVE_LEVELS_DB: NDArray[np.float64] = np.arange(-45.0, 0.0 + 0.75, 1.5)
+
+
+class CompressorCurve(nn.Module):
+    """Gain reduction in dB of the four compressor bands, at CURVE_LEVELS_DB, for model outputs.
+
+    The gain computer of `voidline.dsp.compressor` (Giannoulis et al. 2012, eq. 4, soft knee):
+    no reduction below T - W/2, (x - T)(1 - 1/R) above T + W/2, and the quadratic joint
+    (1 - 1/R)(x - T + W/2)^2 / (2W) inside the knee. A loss on these curves scores what the
+    compressor does rather than its settings: a band at ratio 1 reduces nothing whatever its
+    threshold, so the threshold of an uncompressed band is left free instead of being pulled
+    towards the label's placeholder (0 dB), and a threshold error costs in proportion to the
+    gain it moves. Output (batch, 4 bands, levels), float64.
+    """
+
+    levels: torch.Tensor
+    threshold_low: torch.Tensor
+    threshold_span: torch.Tensor
+    ratio_low: torch.Tensor
+    ratio_log_span: torch.Tensor
+
+    def __init__(self, levels_db: NDArray[np.float64] | None = None) -> None:
+        super().__init__()
+        levels = CURVE_LEVELS_DB if levels_db is None else np.asarray(levels_db, np.float64)
+        self.register_buffer("levels", torch.from_numpy(levels.copy()).reshape(1, 1, -1))
+        thresholds = [BY_NAME[f"comp_{band}_threshold_db"] for band in BAND_NAMES]
+        ratios = [BY_NAME[f"comp_{band}_ratio"] for band in BAND_NAMES]
+        knee = BY_NAME["comp_knee_db"]
+        if not (
+            all(s.scale == "linear" for s in thresholds)
+            and all(s.scale == "log" for s in ratios)
+            and knee.scale == "linear"
+        ):
+            raise InvalidInputError("compressor curve: thresholds and knee linear, ratios log")
+        self.threshold_indices = [spec.index for spec in thresholds]
+        self.ratio_indices = [spec.index for spec in ratios]
+        self.knee_index = knee.index
+        self.knee_low, self.knee_span = knee.low, knee.high - knee.low
+        self.register_buffer("threshold_low", _column([s.low for s in thresholds]))
+        self.register_buffer("threshold_span", _column([s.high - s.low for s in thresholds]))
+        self.register_buffer("ratio_low", _column([s.low for s in ratios]))
+        self.register_buffer("ratio_log_span", _column([math.log(s.high / s.low) for s in ratios]))
+
+    def forward(self, unit_outputs: torch.Tensor) -> torch.Tensor:
+        """(batch, 32) outputs in [0, 1] -> (batch, 4, levels) gain reduction, dB >= 0."""
+        unit = unit_outputs.to(torch.float64)
+        threshold = self.threshold_low + unit[:, self.threshold_indices, None] * self.threshold_span
+        ratio = self.ratio_low * torch.exp(unit[:, self.ratio_indices, None] * self.ratio_log_span)
+        knee = (self.knee_low + unit[:, self.knee_index] * self.knee_span).reshape(-1, 1, 1)
+        over = self.levels - threshold
+        slope = 1.0 - 1.0 / ratio
+        # Both branches are evaluated; the floor keeps the unused one finite at a zero knee.
+        inside = slope * (over + knee / 2.0) ** 2 / (2.0 * torch.clamp(knee, min=1e-6))
+        reduction = torch.where(2.0 * over > knee, slope * over, inside)
+        return torch.where(2.0 * over <= -knee, torch.zeros_like(reduction), reduction)
 
 
 # --- weights back from an exported model ---------------------------------------------------

@@ -11,8 +11,15 @@ same ground as the 63/125 Hz and 8/16 kHz bands, so different settings give near
 curve. The parameter loss alone penalises a prediction that sounds right but spreads the
 gain differently; the response loss scores what the ear hears. Its error is divided by the
 band range (9 dB) so both terms are O(1), and `eq_response_loss_weight` balances them.
+The compressor adds a term of the same kind: the static gain reduction of each band
+(`CompressorCurve`: threshold, ratio and the shared knee) at input levels from -45 to 0 dBFS,
+compared in dB with the label's and divided by CURVE_SCALE_DB, weighted by
+`compressor_curve_loss_weight`. The label of a band the degradation left alone says "ratio
+1, threshold 0 dB", and that threshold is a placeholder: the parameter loss alone pulls every
+predicted threshold towards it, so a band that should be compressed gets a threshold too
+high and one that should not gets a ratio above 1. The curve sees only the reduction.
 Rendering audio through the whole chain for every step would cost orders of magnitude more;
-the response is exact for the EQ stage, the only stage where parameters trade off this way.
+both curves are exact for their stage's static behaviour.
 
 Determinism. Weights are initialised after `torch.manual_seed(seed)`; the split and every
 epoch's shuffle come from seeded `torch.Generator`s; training runs on one torch thread with
@@ -65,6 +72,7 @@ from voidline.mastering.model import (
     ARCHITECTURE,
     N_FEATURES,
     RESPONSE_POINTS,
+    CompressorCurve,
     EqResponse,
     ParameterNetwork,
 )
@@ -98,6 +106,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     val_fraction: float = 0.2
     eq_response_loss_weight: float = 1.0
+    compressor_curve_loss_weight: float = 1.0
     patience: int = 40  # epochs without a better validation loss before stopping
     workers: int = 1
 
@@ -118,6 +127,11 @@ class TrainConfig:
             (
                 self.eq_response_loss_weight >= 0.0,
                 f"eq_response_loss_weight must be >= 0, got {self.eq_response_loss_weight}",
+            ),
+            (
+                self.compressor_curve_loss_weight >= 0.0,
+                "compressor_curve_loss_weight must be >= 0, got "
+                f"{self.compressor_curve_loss_weight}",
             ),
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
@@ -208,6 +222,10 @@ _OCTAVES_PER_UNIT = np.array(
 )
 
 ErrorKind = Literal["abs", "octaves"]
+# Gain-reduction differences are divided by this in the loss: about the most an expander
+# label asks a band to take back (4-10 dB on its loudest 1 %), so the term is O(1).
+CURVE_SCALE_DB = 12.0
+
 # Per-group validation metrics: a name with its unit, the parameters, and how errors count.
 # Log-scale parameters (ratios aside, which engineers read as numbers) count in octaves.
 METRIC_GROUPS: tuple[tuple[str, tuple[str, ...], ErrorKind], ...] = (
@@ -246,6 +264,9 @@ def parameter_metrics(
     predicted = np.asarray(predicted, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     response_error = eq_response_db(predicted, response) - eq_response_db(labels, response)
+    curve = CompressorCurve()
+    with torch.no_grad():
+        curve_error = (curve(torch.from_numpy(predicted)) - curve(torch.from_numpy(labels))).numpy()
     physical_pred, physical_true = unit_to_physical(predicted), unit_to_physical(labels)
     abs_error = np.abs(physical_pred - physical_true)
     octave_error = np.abs(predicted - labels) * _OCTAVES_PER_UNIT
@@ -253,6 +274,7 @@ def parameter_metrics(
         "unit_mse": float(np.mean((predicted - labels) ** 2)),
         "eq_response_rms_db": float(np.sqrt(np.mean(response_error**2))),
         "eq_response_max_db": float(np.max(np.abs(response_error))),
+        "comp_curve_rms_db": float(np.sqrt(np.mean(curve_error**2))),
     }
     for name, members, kind in METRIC_GROUPS:
         columns = [PARAMETER_NAMES.index(member) for member in members]
@@ -309,6 +331,7 @@ def train(
     features, labels = _checked_arrays(data)
     train_idx, val_idx = split_indices(features.shape[0], config.val_fraction, config.seed)
     response = EqResponse()
+    curve = CompressorCurve()
     with deterministic_torch(config.seed):
         network = ParameterNetwork()
         network.set_standardisation(features[train_idx])
@@ -316,19 +339,24 @@ def train(
         y_train = torch.from_numpy(labels[train_idx])
         x_val = torch.from_numpy(features[val_idx])
         y_val = torch.from_numpy(labels[val_idx])
-        with torch.no_grad():  # the labels' responses never change: compute them once
-            r_train = response(y_train)
-            r_val = response(y_val)
+        with torch.no_grad():  # the labels' curves never change: compute them once
+            r_train, c_train = response(y_train), curve(y_train)
+            r_val, c_val = response(y_val), curve(y_val)
 
         def loss_of(
-            predicted: torch.Tensor, target: torch.Tensor, target_response: torch.Tensor
+            predicted: torch.Tensor,
+            target: torch.Tensor,
+            target_response: torch.Tensor,
+            target_curve: torch.Tensor,
         ) -> torch.Tensor:
-            parameter_loss = torch.mean((predicted - target) ** 2)
-            if config.eq_response_loss_weight == 0.0:
-                return parameter_loss
-            error = (response(predicted) - target_response) / EQ_RANGE_DB
-            response_loss = torch.mean(error**2).to(torch.float32)
-            return parameter_loss + config.eq_response_loss_weight * response_loss
+            loss = torch.mean((predicted - target) ** 2)
+            if config.eq_response_loss_weight > 0.0:
+                error = (response(predicted) - target_response) / EQ_RANGE_DB
+                loss = loss + config.eq_response_loss_weight * torch.mean(error**2).float()
+            if config.compressor_curve_loss_weight > 0.0:
+                error = (curve(predicted) - target_curve) / CURVE_SCALE_DB
+                loss = loss + config.compressor_curve_loss_weight * torch.mean(error**2).float()
+            return loss
 
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -345,7 +373,9 @@ def train(
             total, count = 0.0, 0
             for start in range(0, len(train_idx), config.batch_size):
                 batch = order[start : start + config.batch_size]
-                loss = loss_of(network(x_train[batch]), y_train[batch], r_train[batch])
+                loss = loss_of(
+                    network(x_train[batch]), y_train[batch], r_train[batch], c_train[batch]
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
@@ -353,7 +383,7 @@ def train(
                 count += len(batch)
             network.eval()
             with torch.no_grad():
-                val_loss = float(loss_of(network(x_val), y_val, r_val))
+                val_loss = float(loss_of(network(x_val), y_val, r_val, c_val))
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = copy.deepcopy(network.state_dict())
@@ -779,6 +809,7 @@ def reproduce_command(config: TrainConfig, out_dir: Path, dataset: Path | None =
         ("--epochs", "epochs"),
         ("--patience", "patience"),
         ("--eq-response-weight", "eq_response_loss_weight"),
+        ("--compressor-curve-weight", "compressor_curve_loss_weight"),
     )
     for flag, field in flags:
         value = getattr(config, field)
