@@ -1,7 +1,7 @@
 """Bounds on the tonal-balance error of `mastering_quality.py`: what the chain can reach.
 
-    .venv/bin/python benchmarks/tonal_bounds.py [--tracks 10] [--per-track 2] [--seconds 30]
-        [--model-dir DIR ...]
+    .venv/bin/python benchmarks/tonal_bounds.py [--corpus nexuiz-music|warzone2100-music]
+        [--tracks N] [--per-track 2] [--seconds 30] [--no-rules] [--model-dir DIR ...]
 
 Same material, degradations and seeds as `benchmarks/mastering_quality.py` (the first
 --tracks of `nexuiz-music`, --seconds from the middle, --per-track degradations from
@@ -43,6 +43,11 @@ stages named; time constants, knee, drive and corner keep the set's values.
   balanced, intensity 1), the stages named.
 
 This is an evaluation-set analysis: none of its numbers feeds the generator or the model.
+
+`--corpus warzone2100-music` runs the same cases on the calibration corpus of
+`tonal_prior.py` instead (every track by default, 44.1 kHz, seeds from 2000000): a second,
+larger set of real music on which training choices can be compared without looking at the
+evaluation set. `--no-rules` skips the 21 shrinkage rules (the slow part).
 """
 
 from __future__ import annotations
@@ -51,11 +56,14 @@ import argparse
 import datetime as dt
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from _music import TRACKS, load_track, machine, middle_excerpt, music_archive
+from _music import TRACKS, FloatArray, load_track, machine, middle_excerpt, music_archive
 from mastering_quality import SEED_BASE, TARGET, real_recipe, tonal_balance_error_db
+from tonal_prior import FS as TONAL_PRIOR_FS
+from tonal_prior import corpus_excerpt, corpus_files
 
 from voidline.dsp.eq import EqSettings, Equalizer
 from voidline.mastering.chain import ChainSettings, process
@@ -65,6 +73,9 @@ from voidline.mastering.inference import ParameterModel, default_model_dir
 from voidline.mastering.parameters import EQ_BAND_NAMES, PARAMETERS
 from voidline.mastering.reference import ReferenceProfile
 from voidline.mastering.synth.balance import _eq_settings, _fit_gains, octave_deviation_db
+
+CORPORA = ("nexuiz-music", "warzone2100-music")
+CALIBRATION_SEED_BASE = 2_000_000  # warzone2100 cases: far from training and evaluation seeds
 
 ALPHAS = tuple(round(0.05 * k, 2) for k in range(21))
 EQ_NAMES = (*EQ_BAND_NAMES, "low_shelf_db", "high_shelf_db")
@@ -122,9 +133,30 @@ def eq_of(parameters: dict[str, float]) -> EqSettings:
     )
 
 
+def originals(
+    corpus: str, tracks: int | None, seconds: float
+) -> Iterator[tuple[str, FloatArray, int]]:
+    """(name, undegraded excerpt, rate) for the first `tracks` tracks of the corpus."""
+    if corpus == "nexuiz-music":
+        archive = music_archive()
+        if archive is None:
+            raise SystemExit("no real recordings: this needs nexuiz-music")
+        for track in TRACKS[: 10 if tracks is None else tracks]:
+            audio, fs = load_track(archive, track)
+            yield track, middle_excerpt(audio, fs, seconds), fs
+        return
+    files = corpus_files()
+    if not files:
+        raise SystemExit("no real recordings: this needs warzone2100-music")
+    for path in files[:tracks]:
+        yield path.stem, corpus_excerpt(path, seconds), TONAL_PRIOR_FS
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tracks", type=int, default=10)
+    parser.add_argument("--corpus", choices=CORPORA, default="nexuiz-music")
+    parser.add_argument("--tracks", type=int, help="default: 10 of nexuiz, all of warzone2100")
+    parser.add_argument("--no-rules", action="store_true", help="skip the shrinkage rules")
     parser.add_argument("--per-track", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
@@ -135,12 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         ParameterModel.load(default_model_dir(), "int8")
     ]
     analyzer = InProcessAnalyzer()
-    archive = music_archive()
-    if archive is None:
-        raise SystemExit("no real recordings: this needs nexuiz-music")
+    seed_base = SEED_BASE if args.corpus == "nexuiz-music" else CALIBRATION_SEED_BASE
+    alphas = () if args.no_rules else ALPHAS
 
     errors: dict[str, list[float]] = {"degraded input": [], "oracle EQ": []}
-    errors.update({f"rule alpha {alpha:.2f}": [] for alpha in ALPHAS})
+    errors.update({f"rule alpha {alpha:.2f}": [] for alpha in alphas})
     errors.update({f"model EQ only, {model.version}": [] for model in models})
     errors[BASELINE] = []
     errors.update({f"oracle chain, {stage_label(st)}": [] for st in ORACLE_STAGES})
@@ -149,12 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     gain_errors: dict[str, list[float]] = {model.version: [] for model in models}
     case = 0
-    for track in TRACKS[: args.tracks]:
-        audio, fs = load_track(archive, track)
-        original = middle_excerpt(audio, fs, args.seconds)
+    for track, original, fs in originals(args.corpus, args.tracks, args.seconds):
         recipe = real_recipe(original, fs, ReferenceProfile.measure(original, fs, role="original"))
         for _ in range(args.per_track):
-            seed = SEED_BASE + case
+            seed = seed_base + case
             case += 1
             degradation = random_degradation(np.random.default_rng(seed), recipe)
             degraded = apply_degradation(original, fs, degradation)
@@ -188,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
                     chain_error(only_stages(inverse_gains, stages), degraded, original, fs)
                 )
             deviation = octave_deviation_db(degraded, fs)
-            for alpha in ALPHAS:
+            for alpha in alphas:
                 gains = _fit_gains(-alpha * deviation, fs)
                 ruled = Equalizer(_eq_settings(gains), fs).process(degraded)
                 errors[f"rule alpha {alpha:.2f}"].append(
@@ -204,20 +233,22 @@ def main(argv: list[str] | None = None) -> None:
         return statistics.median(errors[name]), statistics.fmean(errors[name])
 
     rules = [name for name in errors if name.startswith("rule")]
-    best_median = min(rules, key=lambda name: key(name)[0])
-    best_mean = min(rules, key=lambda name: key(name)[1])
+    best_median = min(rules, key=lambda name: key(name)[0]) if rules else "none run"
+    best_mean = min(rules, key=lambda name: key(name)[1]) if rules else "none run"
     print(f"Date: {dt.date.today().isoformat()}  ")
     print(f"Machine: {machine()}  ")
     print(
-        f"Command: `.venv/bin/python benchmarks/tonal_bounds.py --tracks {args.tracks} "
-        f"--per-track {args.per_track} --seconds {args.seconds:g}"
+        f"Command: `.venv/bin/python benchmarks/tonal_bounds.py --corpus {args.corpus}"
+        + ("" if args.tracks is None else f" --tracks {args.tracks}")
+        + f" --per-track {args.per_track} --seconds {args.seconds:g}"
+        + (" --no-rules" if args.no_rules else "")
         + "".join(f" --model-dir {folder}" for folder in args.model_dir or [])
         + "`\n"
     )
     print(
         f"Tonal-balance error, dB RMS over the one-third-octave bands, {case} cases (seeds "
-        f"{SEED_BASE}-{SEED_BASE + case - 1}); best alpha by median: {best_median}, by mean: "
-        f"{best_mean}\n"
+        f"{seed_base}-{seed_base + case - 1}, {args.corpus}); best alpha by median: "
+        f"{best_median}, by mean: {best_mean}\n"
     )
     base_median, base_mean = key(BASELINE)
     print(f"Reduction: against the chain baseline ({base_median:.2f} / {base_mean:.2f} dB).\n")

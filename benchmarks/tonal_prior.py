@@ -53,15 +53,20 @@ def corpus_files() -> list[Path]:
     return debian_package(PACKAGE, CACHE / "warzone2100", "*.opus")
 
 
-def track_deviation(path: Path, seconds: float) -> FloatArray:
-    """octave_deviation_db of the track's middle `seconds`, at 44.1 kHz."""
+def corpus_excerpt(path: Path, seconds: float) -> FloatArray:
+    """The track's middle `seconds` (the whole track when shorter), resampled to 44.1 kHz."""
     audio, fs = sf.read(path, dtype="float64", always_2d=True)
     if audio.shape[0] > seconds * fs:
         audio = middle_excerpt(audio, fs, seconds)
     if fs != FS:
         g = np.gcd(FS, fs)
         audio = scipy.signal.resample_poly(audio, FS // g, fs // g, axis=0)
-    return octave_deviation_db(audio, FS)
+    return np.asarray(audio, dtype=np.float64)
+
+
+def track_deviation(path: Path, seconds: float) -> FloatArray:
+    """octave_deviation_db of the track's middle `seconds`, at 44.1 kHz."""
+    return octave_deviation_db(corpus_excerpt(path, seconds), FS)
 
 
 def tilt_and_residual(deviation: FloatArray) -> tuple[float, FloatArray]:

@@ -97,7 +97,7 @@ class TrainConfig:
     """Everything that decides the trained model (workers only decide how fast data is made)."""
 
     seed: int = 1
-    n_examples: int = 6000
+    n_examples: int = 12000
     seconds: float = 6.0
     fs: int = 44_100
     epochs: int = 300
@@ -653,6 +653,7 @@ def build_card(
 SUMMARY_METRICS = (
     ("eq_response_rms_db", "EQ response error, RMS over 20 Hz-20 kHz", "dB"),
     ("eq_gain_mae_db", "EQ band and shelf gains, mean abs error", "dB"),
+    ("comp_curve_rms_db", "compressor gain reduction, RMS over -45-0 dBFS", "dB"),
     ("comp_threshold_mae_db", "compressor thresholds", "dB"),
     ("comp_ratio_mae", "compressor ratios", ":1"),
     ("comp_time_mae_octaves", "attack and release", "octaves"),
