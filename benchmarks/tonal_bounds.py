@@ -65,7 +65,7 @@ from mastering_quality import SEED_BASE, TARGET, real_recipe, tonal_balance_erro
 from tonal_prior import FS as TONAL_PRIOR_FS
 from tonal_prior import corpus_excerpt, corpus_files
 
-from voidline.dsp.eq import EqSettings, Equalizer
+from voidline.dsp.eq import Equalizer
 from voidline.mastering.chain import ChainSettings, process
 from voidline.mastering.degrade import apply_degradation, labels, random_degradation
 from voidline.mastering.engine import InProcessAnalyzer
@@ -116,7 +116,7 @@ def stage_label(stages: tuple[str, ...]) -> str:
 
 
 def chain_error(
-    parameters: dict[str, float], degraded: np.ndarray, original: np.ndarray, fs: int
+    parameters: dict[str, float], degraded: FloatArray, original: FloatArray, fs: int
 ) -> float:
     """Tonal error of the degraded audio mastered by the whole chain with these parameters."""
     settings = ChainSettings.from_parameters(parameters)
@@ -124,13 +124,12 @@ def chain_error(
     return tonal_balance_error_db(mastered, original, fs)
 
 
-def eq_of(parameters: dict[str, float]) -> EqSettings:
-    """The octave-band and shelf gains of a parameter set (physical units, by name)."""
-    return EqSettings(
-        band_gains_db=tuple(float(parameters[name]) for name in EQ_BAND_NAMES),
-        low_shelf_db=float(parameters["low_shelf_db"]),
-        high_shelf_db=float(parameters["high_shelf_db"]),
-    )
+def eq_error(
+    parameters: dict[str, float], degraded: FloatArray, original: FloatArray, fs: int
+) -> float:
+    """Tonal error of the degraded audio through the EQ of these parameters alone."""
+    equalised = Equalizer(ChainSettings.from_parameters(parameters).eq, fs).process(degraded)
+    return tonal_balance_error_db(equalised, original, fs)
 
 
 def originals(
@@ -188,20 +187,13 @@ def main(argv: list[str] | None = None) -> None:
             degradation = random_degradation(np.random.default_rng(seed), recipe)
             degraded = apply_degradation(original, fs, degradation)
             errors["degraded input"].append(tonal_balance_error_db(degraded, original, fs))
-            inverse = EqSettings(
-                band_gains_db=tuple(-g + 0.0 for g in degradation.eq_band_gains_db),
-                low_shelf_db=-degradation.low_shelf_db + 0.0,
-                high_shelf_db=-degradation.high_shelf_db + 0.0,
-            )
-            undone = Equalizer(inverse, fs).process(degraded)
-            errors["oracle EQ"].append(tonal_balance_error_db(undone, original, fs))
-            inverse_gains = labels(degradation, recipe)
+            inverse_gains = labels(degradation, recipe)  # the EQ's: the negated gains
+            errors["oracle EQ"].append(eq_error(inverse_gains, degraded, original, fs))
             features = np.asarray(analyzer.analyze(degraded, fs).features, dtype=np.float32)
             for model in models:
                 predicted = model.predict_parameters(features)
-                equalised = Equalizer(eq_of(predicted), fs).process(degraded)
                 errors[f"model EQ only, {model.version}"].append(
-                    tonal_balance_error_db(equalised, original, fs)
+                    eq_error(predicted, degraded, original, fs)
                 )
                 difference = [predicted[name] - inverse_gains[name] for name in EQ_NAMES]
                 gain_errors[model.version].append(float(np.sqrt(np.mean(np.square(difference)))))

@@ -30,7 +30,7 @@ from voidline.mastering.inference import (
     default_model_dir,
     sha256_file,
 )
-from voidline.mastering.model import N_FEATURES, EqResponse
+from voidline.mastering.model import CURVE_LEVELS_DB, N_FEATURES, EqResponse
 from voidline.mastering.parameters import BY_NAME, N_PARAMETERS, PARAMETER_NAMES, to_physical
 from voidline.mastering.train import (
     FP32_TOLERANCE,
@@ -124,7 +124,7 @@ def test_metrics_are_in_physical_units() -> None:
     neutral = compressing.copy()
     neutral[:, BY_NAME["comp_low_ratio"].index] = 0.0  # ratio 1: no reduction
     # 2:1 from -36 dBFS halves the excess: (x + 36) / 2 dB at each of the curve's levels.
-    levels = np.arange(-45.0, 0.75, 1.5)
+    levels = CURVE_LEVELS_DB
     expected = np.sqrt(np.mean(np.maximum(levels + 36.0, 0.0) ** 2 / 4.0) / 4.0)
     curve_rms = parameter_metrics(compressing, neutral, response)["comp_curve_rms_db"]
     assert curve_rms == pytest.approx(expected)
