@@ -26,7 +26,9 @@ from voidline.mastering.synth.mix import CEILING_DBTP, band_levels, mix_and_mast
 
 __all__ = ["LOUDNESS_RANGE_LUFS", "GeneratedTrack", "generate_track"]
 
-LOUDNESS_RANGE_LUFS = (-14.0, -9.0)  # mastered pop/rock/electronic: streaming to "loud"
+# Mastered music from dynamic (film, game and acoustic releases near -20 LUFS) to loud
+# (-9); the masters below -14 keep their transients, as recorded soundtracks do.
+LOUDNESS_RANGE_LUFS = (-20.0, -9.0)
 MIN_SAMPLE_RATE_HZ = 16_000  # the chain's 6 kHz crossover and the hats need it
 MAX_SAMPLE_RATE_HZ = 192_000
 MAX_SECONDS = 600.0
@@ -65,7 +67,8 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
     """A mastered stereo track of `seconds` at `fs`, the same for the same arguments.
 
     The recipe holds the musical plan (tempo_bpm, key, scale, arrangement, structure, instruments,
-    patches, stereo_image, wide_bass, pans, levels), what was rendered (per-part details,
+    patches, stereo_image, wide_bass, pans, levels, articulation, expression_db, bar_gains_db),
+    what was rendered (per-part details,
     percussive_share: the drums' share of the mix power), the mastering (the tonal balance EQ,
     codec_lowpass_hz, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
     compressor band percentiles of the 10 ms peak level, for placing dynamics degradations).

@@ -7,6 +7,14 @@ probability that a part plays, the drum styles and patches that suit it, and a t
 the plan then draws the details. A structure (steady, build, breakdown, drop) switches parts
 on and off per bar, so tracks differ in macro-dynamics too, not only in timbre.
 
+Performances are not played at one level: each track draws an expression depth, how far
+its notes' velocities fall below full (accents stay on the beat), and a section contour, a
+gain per bar that wanders by up to a few dB (a verse played softer, a swell into a chorus).
+Without them the generated music was far steadier than recorded music: the analysis of
+degraded real tracks (warzone2100's and nexuiz's soundtracks) read 2-3 standard deviations
+above the generated set in peak-to-loudness ratio, short-term loudness headroom, per-band
+crest and modulation.
+
 The stereo image is drawn once per track (mono, narrow, normal, wide) and sets every part's
 pan, the chord Haas delay, the pad and voice channel detunes and the reverb's decorrelation;
 `wide_bass` gives the bass a chorus (different detunes per channel), i.e. side content in
@@ -120,6 +128,10 @@ PART_LEVELS_DB = {
 }
 NOISE_LEVELS_DB = {"hiss": -8.0, "vinyl": -4.0, "wind": 0.0}  # on top of the noise part's level
 REVERB_SENDS = {"drums": 0.08, "bass": 0.0, "chords": 0.25, "pad": 0.35, "lead": 0.2, "voice": 0.3}
+EXPRESSION_DB = (0.0, 9.0)  # how far a track's note velocities may fall below its accents
+ARTICULATION = (0.3, 1.0)  # staccato to legato: the share of a written length held
+ARTICULATED_PARTS = ("bass", "chords", "lead")  # pads sustain; the voice phrases its own
+CONTOUR_DB = (0.0, 6.0)  # the section contour's step spread per bar (dB, standard deviation)
 
 
 @dataclass
@@ -135,6 +147,7 @@ class PartPlan:
     send: float = 0.0
     detune_cents: tuple[float, float] = (0.0, 0.0)
     haas_ms: float = 0.0
+    articulation: float = 1.0  # share of each written note length that is held (1 = legato)
 
 
 @dataclass
@@ -154,6 +167,8 @@ class Plan:
     reverb_damping: float
     parts: dict[str, PartPlan]
     drum_style: str
+    expression_db: float = 0.0
+    bar_gains_db: tuple[float, ...] = ()
 
     def recipe(self) -> dict[str, Any]:
         return {
@@ -175,9 +190,12 @@ class Plan:
             "wide_bass": self.wide_bass,
             "pans": {name: part.pan for name, part in sorted(self.parts.items())},
             "levels_db": {name: part.level_db for name, part in sorted(self.parts.items())},
+            "articulation": {name: part.articulation for name, part in sorted(self.parts.items())},
             "reverb_rt60_s": self.reverb_rt60_s,
             "reverb_damping": self.reverb_damping,
             "notes": sum(len(part.notes) for part in self.parts.values()),
+            "expression_db": self.expression_db,
+            "bar_gains_db": list(self.bar_gains_db),
         }
 
 
@@ -192,6 +210,30 @@ def _active_bars(structure: str, part: str, n_bars: int) -> list[bool]:
     if structure == "drop" and part not in ("pad", "chords", "noise"):
         return [bar >= half for bar in range(n_bars)]
     return [True] * n_bars
+
+
+def _expressive(rng: np.random.Generator, notes: list[Note], depth_db: float) -> list[Note]:
+    """Notes whose velocities fall by up to depth_db below the written ones (a player's touch).
+
+    The fall is drawn per note, deeper off the beat: downbeats keep at most a third of it,
+    so the written accents survive.
+    """
+    out = []
+    for note in notes:
+        fall = depth_db * float(rng.random()) * (0.33 if note.start % 4 == 0 else 1.0)
+        out.append(Note(note.start, note.length, note.pitch, note.velocity * 10 ** (-fall / 20)))
+    return out
+
+
+def section_contour(rng: np.random.Generator, n_bars: int) -> tuple[float, ...]:
+    """A gain per bar (dB, loudest bar at 0): a random walk with a per-track step spread.
+
+    Recorded music moves between softer and louder passages; the walk's spread is drawn
+    from CONTOUR_DB, so some tracks stay level and others swell or fall by several dB.
+    """
+    spread = float(rng.uniform(*CONTOUR_DB))
+    walk = np.cumsum(rng.normal(0.0, spread, n_bars))
+    return tuple(round(float(g), 3) for g in walk - walk.max())
 
 
 def _bass_line(
@@ -281,6 +323,8 @@ def make_plan(rng: np.random.Generator, fs: int, n_frames: int) -> Plan:
     image = str(rng.choice(tuple(STEREO_IMAGES), p=(0.1, 0.25, 0.4, 0.25)))
     spread = STEREO_IMAGES[image]
     wide_bass = image != "mono" and bool(rng.random() < 0.2)
+    expression_db = round(float(rng.uniform(*EXPRESSION_DB)), 3)
+    bar_gains_db = section_contour(rng, grid.n_bars)
 
     chosen = [p for p in PARTS if rng.random() < style.part_probability[p]]
     if len(chosen) < 2:  # at least a harmony and one more layer
@@ -337,6 +381,9 @@ def make_plan(rng: np.random.Generator, fs: int, n_frames: int) -> Plan:
             part.patch = str(rng.choice(style.noise_beds))
             part.level_db += NOISE_LEVELS_DB[part.patch]
         part.notes = [n for n in part.notes if part.active_bars[n.start // STEPS_PER_BAR]]
+        part.notes = _expressive(rng, part.notes, expression_db)
+        if name in ARTICULATED_PARTS:
+            part.articulation = round(float(rng.uniform(*ARTICULATION)), 3)
         parts[name] = part
     return Plan(
         arrangement=arrangement,
@@ -352,4 +399,6 @@ def make_plan(rng: np.random.Generator, fs: int, n_frames: int) -> Plan:
         reverb_damping=float(rng.uniform(0.2, 0.5)),
         parts=parts,
         drum_style=drum_style,
+        expression_db=expression_db,
+        bar_gains_db=bar_gains_db,
     )

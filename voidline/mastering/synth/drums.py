@@ -40,6 +40,7 @@ PATTERNS: dict[str, tuple[tuple[int, ...], ...]] = {
     "sixteenths": ((0, 6, 8, 14), (4, 12), tuple(range(16)), ()),
 }
 DRUM_STYLES = tuple(PATTERNS)
+HUMAN_FALL_DB = 1.4  # the least velocity variation of any hit, as even a drum machine's swing
 
 
 def kick(rng: np.random.Generator, fs: int) -> tuple[FloatArray, dict[str, float]]:
@@ -80,12 +81,18 @@ def hat(rng: np.random.Generator, fs: int, open_hat: bool) -> FloatArray:
 
 
 def render_drums(
-    rng: np.random.Generator, grid: Grid, style: str, active_bars: list[bool], spread: float
+    rng: np.random.Generator,
+    grid: Grid,
+    style: str,
+    active_bars: list[bool],
+    spread: float,
+    expression_db: float = 0.0,
 ) -> tuple[FloatArray, dict[str, Any]]:
     """The drum bus (frames, 2): the style's bar pattern with random ghost notes and fills.
 
     active_bars: which bars play (arrangements drop the drums out or bring them in).
     spread: how far the hats sit off centre (0 = centre, 1 = hard left).
+    expression_db: how far off-beat hits may fall below the written velocity (the plan's).
     """
     fs = grid.fs
     kick_hit, kick_info = kick(rng, fs)
@@ -107,7 +114,10 @@ def render_drums(
                 chosen |= {s for s in range(STEPS_PER_BAR) if rng.random() < ghost_probability / 3}
             for step in sorted(chosen):
                 velocity = 1.0 if step in steps else float(rng.uniform(0.3, 0.6))
-                velocity *= float(rng.uniform(0.85, 1.0))
+                # A drummer's touch: every hit a little softer than written, the off-beats
+                # by up to the track's expression depth.
+                fall = (HUMAN_FALL_DB + expression_db) * float(rng.random())
+                velocity *= 10.0 ** (-fall * (0.33 if step % 4 == 0 else 1.0) / 20.0)
                 place(bus, grid.sample(bar * STEPS_PER_BAR + step), hit, velocity)
                 hits += 1
         left, right = pan_gains(pan)

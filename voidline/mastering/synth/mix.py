@@ -36,7 +36,7 @@ from voidline.mastering.synth.oscillators import (
     pan_gains,
 )
 from voidline.mastering.synth.reverb import reverb
-from voidline.mastering.synth.theory import Grid
+from voidline.mastering.synth.theory import STEPS_PER_BAR, Grid
 from voidline.mastering.synth.tonal import bass_patch, chord_patch, lead_patch, render_notes
 from voidline.mastering.synth.voice import render_noise_bed, render_voice
 
@@ -72,7 +72,7 @@ def _render_part(
     fs = grid.fs
     if name == "drums":
         spread = 0.3 if plan.stereo_image != "mono" else 0.0
-        return render_drums(rng, grid, part.patch, part.active_bars, spread)
+        return render_drums(rng, grid, part.patch, part.active_bars, spread, plan.expression_db)
     if name == "noise":
         return render_noise_bed(rng, part.patch, grid.n_frames, fs, plan.stereo_image == "mono")
     if name == "voice":
@@ -80,7 +80,7 @@ def _render_part(
     else:
         make = {"bass": bass_patch, "chords": chord_patch, "pad": chord_patch, "lead": lead_patch}
         patch = make[name](rng, part.patch.split("/")[0], fs)
-        bus = render_notes(part.notes, grid, patch, part.detune_cents)
+        bus = render_notes(part.notes, grid, patch, part.detune_cents, part.articulation)
         info = patch.info
     if part.haas_ms > 0.0:  # precedence-effect width: one side a few ms late
         bus[:, 1] = delayed(bus[:, 1], round(part.haas_ms * 1e-3 * fs))
@@ -88,6 +88,18 @@ def _render_part(
     bus[:, 0] *= left * math.sqrt(2.0)
     bus[:, 1] *= right * math.sqrt(2.0)
     return bus, info
+
+
+def contour_envelope(grid: Grid, bar_gains_db: tuple[float, ...]) -> FloatArray:
+    """Per-sample gain of the plan's section contour: linear in dB between bar centres."""
+    if not bar_gains_db:
+        return np.ones(grid.n_frames)
+    centres = [
+        0.5 * (grid.sample(bar * STEPS_PER_BAR) + grid.sample((bar + 1) * STEPS_PER_BAR))
+        for bar in range(len(bar_gains_db))
+    ]
+    gains_db = np.interp(np.arange(grid.n_frames), centres, bar_gains_db)
+    return np.asarray(10.0 ** (gains_db / 20.0))
 
 
 def band_levels(audio: FloatArray, fs: int) -> dict[str, dict[str, float]]:
@@ -160,6 +172,9 @@ def mix_and_master(
         if name == "drums":
             drum_power = power
         details[name] = info
+    contour = contour_envelope(grid, plan.bar_gains_db)[:, None]
+    mix *= contour  # the sections' levels, before the room (the room follows the playing)
+    sends *= contour
     mono = plan.stereo_image == "mono"
     send_rms = math.sqrt(float((sends**2).mean()))
     if send_rms > 0.0:

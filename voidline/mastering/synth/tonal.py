@@ -67,8 +67,12 @@ def render_notes(
     grid: Grid,
     patch: Patch,
     channel_detune_cents: tuple[float, float] = (0.0, 0.0),
+    articulation: float = 1.0,
 ) -> FloatArray:
     """Place every note's voice on a stereo bus; each channel may be detuned (cents).
+
+    articulation: the share of each note's written length that is held before the release
+    (1 legato, 0.3 staccato).
 
     Identical detunes render once and copy, so a mono patch costs one voice per note.
     """
@@ -78,7 +82,7 @@ def render_notes(
     release = int(patch.release_s * grid.fs)
     for note in notes:
         start = grid.sample(note.start)
-        held = grid.samples(note.length)
+        held = grid.samples(note.length * articulation)
         freq = midi_to_hz(note.pitch)
         for channel in range(channels):
             sound = patch.voice(freq, held, held + release, channel_detune_cents[channel])
