@@ -23,7 +23,6 @@ from voidline.mastering.synth.arrangement import (
     CONTOUR_DB,
     EXPRESSION_DB,
     STEREO_IMAGES,
-    _expressive,
     make_plan,
     section_contour,
 )
@@ -32,7 +31,7 @@ from voidline.mastering.synth.drums import kick
 from voidline.mastering.synth.mix import contour_envelope
 from voidline.mastering.synth.oscillators import phase, resonator_sos, saw, saw_tone
 from voidline.mastering.synth.reverb import reverb
-from voidline.mastering.synth.theory import SCALES, Grid, Key, Note, voice_near
+from voidline.mastering.synth.theory import SCALES, Grid, Key, Note, played_velocity, voice_near
 from voidline.mastering.synth.tonal import lead_patch, render_notes
 from voidline.mastering.synth.voice import VOWELS, _formant_sos
 
@@ -137,8 +136,15 @@ def test_plans_vary_expression_articulation_and_section_contour() -> None:
 
 def test_expression_softens_off_beats_more_than_downbeats() -> None:
     notes = [Note(step, 1, 60, 1.0) for step in range(16)] * 50
-    assert _expressive(np.random.default_rng(0), notes, 0.0) == notes
-    played = _expressive(np.random.default_rng(0), notes, 9.0)
+
+    def expressive(rng: np.random.Generator, depth_db: float) -> list[Note]:
+        return [
+            Note(n.start, n.length, n.pitch, played_velocity(rng, n.velocity, n.start, depth_db))
+            for n in notes
+        ]
+
+    assert expressive(np.random.default_rng(0), 0.0) == notes
+    played = expressive(np.random.default_rng(0), 9.0)
     falls = np.array([-20 * np.log10(n.velocity) for n in played])
     downbeats = np.array([n.start % 4 == 0 for n in played])
     assert falls.min() >= 0.0 and falls[downbeats].max() <= 0.33 * 9.0 + 1e-9

@@ -68,10 +68,10 @@ def generate_track(seed: int, seconds: float = 8.0, fs: int = 44100) -> Generate
 
     The recipe holds the musical plan (tempo_bpm, key, scale, arrangement, structure, instruments,
     patches, stereo_image, wide_bass, pans, levels, articulation, expression_db, bar_gains_db),
-    what was rendered (per-part details,
-    percussive_share: the drums' share of the mix power), the mastering (the tonal balance EQ,
-    codec_lowpass_hz, target and measured integrated loudness, ceiling) and band_levels_dbfs (per
-    compressor band percentiles of the 10 ms peak level, for placing dynamics degradations).
+    what was rendered (per-part details, percussive_share: the drums' share of the mix power),
+    the mastering (the tonal balance EQ, codec_lowpass_hz, target and measured integrated
+    loudness, ceiling) and band_levels_dbfs (per compressor band percentiles of the 10 ms peak
+    level, for placing dynamics degradations).
     """
     check_arguments(seed, seconds, fs)
     fs = int(fs)

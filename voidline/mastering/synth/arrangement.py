@@ -38,6 +38,7 @@ from voidline.mastering.synth.theory import (
     Key,
     Note,
     melody,
+    played_velocity,
     voice_near,
 )
 
@@ -212,19 +213,6 @@ def _active_bars(structure: str, part: str, n_bars: int) -> list[bool]:
     return [True] * n_bars
 
 
-def _expressive(rng: np.random.Generator, notes: list[Note], depth_db: float) -> list[Note]:
-    """Notes whose velocities fall by up to depth_db below the written ones (a player's touch).
-
-    The fall is drawn per note, deeper off the beat: downbeats keep at most a third of it,
-    so the written accents survive.
-    """
-    out = []
-    for note in notes:
-        fall = depth_db * float(rng.random()) * (0.33 if note.start % 4 == 0 else 1.0)
-        out.append(Note(note.start, note.length, note.pitch, note.velocity * 10 ** (-fall / 20)))
-    return out
-
-
 def section_contour(rng: np.random.Generator, n_bars: int) -> tuple[float, ...]:
     """A gain per bar (dB, loudest bar at 0): a random walk with a per-track step spread.
 
@@ -381,7 +369,12 @@ def make_plan(rng: np.random.Generator, fs: int, n_frames: int) -> Plan:
             part.patch = str(rng.choice(style.noise_beds))
             part.level_db += NOISE_LEVELS_DB[part.patch]
         part.notes = [n for n in part.notes if part.active_bars[n.start // STEPS_PER_BAR]]
-        part.notes = _expressive(rng, part.notes, expression_db)
+        part.notes = [
+            Note(
+                n.start, n.length, n.pitch, played_velocity(rng, n.velocity, n.start, expression_db)
+            )
+            for n in part.notes
+        ]
         if name in ARTICULATED_PARTS:
             part.articulation = round(float(rng.uniform(*ARTICULATION)), 3)
         parts[name] = part

@@ -28,7 +28,7 @@ from voidline.mastering.synth.oscillators import (
     place,
     sine,
 )
-from voidline.mastering.synth.theory import STEPS_PER_BAR, Grid
+from voidline.mastering.synth.theory import STEPS_PER_BAR, Grid, played_velocity
 
 # One bar of hits per style: (kick, snare, closed hat, open hat) step lists; the half-time
 # and breakbeat snares fall on beat 3 and the "and" of beats, as in those genres.
@@ -113,11 +113,9 @@ def render_drums(
             if voice < 2:  # ghost kicks and snares, and a fill in the last 16th of some bars
                 chosen |= {s for s in range(STEPS_PER_BAR) if rng.random() < ghost_probability / 3}
             for step in sorted(chosen):
-                velocity = 1.0 if step in steps else float(rng.uniform(0.3, 0.6))
-                # A drummer's touch: every hit a little softer than written, the off-beats
-                # by up to the track's expression depth.
-                fall = (HUMAN_FALL_DB + expression_db) * float(rng.random())
-                velocity *= 10.0 ** (-fall * (0.33 if step % 4 == 0 else 1.0) / 20.0)
+                written = 1.0 if step in steps else float(rng.uniform(0.3, 0.6))
+                # A drummer's touch: every hit a little softer than written.
+                velocity = played_velocity(rng, written, step, HUMAN_FALL_DB + expression_db)
                 place(bus, grid.sample(bar * STEPS_PER_BAR + step), hit, velocity)
                 hits += 1
         left, right = pan_gains(pan)

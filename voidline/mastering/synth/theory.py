@@ -78,6 +78,16 @@ class Note:
     velocity: float = 1.0
 
 
+DOWNBEAT_FALL_SHARE = 0.33  # a downbeat keeps at most a third of a player's velocity fall
+
+
+def played_velocity(rng: np.random.Generator, velocity: float, step: int, depth_db: float) -> float:
+    """A written velocity as played: up to depth_db softer, drawn per note, and downbeats
+    (every quarter note) by at most DOWNBEAT_FALL_SHARE of it, so the accents survive."""
+    fall = depth_db * float(rng.random()) * (DOWNBEAT_FALL_SHARE if step % 4 == 0 else 1.0)
+    return float(velocity * 10 ** (-fall / 20))
+
+
 def midi_to_hz(pitch: float) -> float:
     """Frequency of a MIDI note in 12-TET with A4 (69) = 440 Hz."""
     return float(440.0 * 2.0 ** ((pitch - 69.0) / 12.0))
