@@ -501,7 +501,7 @@ def goal_lines(cases: list[Case]) -> list[str]:
             verdict = "met" if reduction >= 0.4 else "NOT met"
             lines.append(
                 f"- No-reference tonal error vs baseline ({label}s): {pick(baseline):.2f} -> "
-                f"{pick(voidline):.2f} dB, a {reduction:+.0%} reduction (goal >= 40 %: {verdict})"
+                f"{pick(voidline):.2f} dB, a {reduction:+.1%} reduction (goal >= 40 %: {verdict})"
             )
         better = sum(
             c.scores["voidline"].tonal_db < c.scores["baseline"].tonal_db

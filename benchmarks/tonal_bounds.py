@@ -12,10 +12,11 @@ Equalisers only (no dynamics, width or exciter; the error is loudness-normalised
 level either):
 
 - degraded input: nothing done.
-- oracle EQ: the exact inverse of the degradation's tonal EQ, its ten octave bands and both
-  shelves (the training labels for them, `voidline.dsp.eq.Equalizer` with the negated
-  gains). It does not undo the dullness low-pass (the chain's exciter label), nor the
-  spectral side effects of the expander and the width changes.
+- oracle EQ: the training labels for the ten octave bands and both shelves
+  (`voidline.dsp.eq.Equalizer`): the exact inverse of the degradation's tonal EQ (the
+  negated gains) plus, on a dull track, the lift of its low-pass at the band centres
+  (`degrade.undo_dullness_eq`, within the EQ's limits). It does not undo the spectral side
+  effects of the expander and the width changes.
 - shrinkage rule, alpha: no model; the octave-band EQ whose response at the band centres is
   -alpha x `octave_deviation_db` of the degraded input (the generator's own measurement:
   deviation from the reference curve, median removed; `balance._fit_gains`). alpha 1 moves
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             degradation = random_degradation(np.random.default_rng(seed), recipe)
             degraded = apply_degradation(original, fs, degradation)
             errors["degraded input"].append(tonal_balance_error_db(degraded, original, fs))
-            inverse_gains = labels(degradation, recipe)  # the EQ's: the negated gains
+            inverse_gains = labels(degradation, recipe)  # the EQ's: negated gains, dullness lift
             errors["oracle EQ"].append(eq_error(inverse_gains, degraded, original, fs))
             features = np.asarray(analyzer.analyze(degraded, fs).features, dtype=np.float32)
             for model in models:

@@ -101,12 +101,13 @@ def expanded(recipe: dict[str, Any], ratio: float) -> Degradation:
 
 def test_labels_equalise_back_to_the_source_spectrum(track: GeneratedTrack) -> None:
     """RBJ peaking and shelf filters with -G undo +G exactly: degradation EQ followed by
-    the labelled EQ is flat within 0.01 dB (and the samples come back)."""
+    the labelled EQ is flat within 0.01 dB (and the samples come back). Without dullness:
+    a dull track's EQ labels also lift its low-pass (the dullness test below)."""
     freqs = np.geomspace(20.0, 20_000.0, 400)
     rng = np.random.default_rng(11)
     tilted = 0
     for _ in range(20):
-        degradation = random_degradation(rng, track.recipe)
+        degradation = dataclasses.replace(random_degradation(rng, track.recipe), lowpass_hz=0.0)
         label = labels(degradation, track.recipe)
         spoil = Equalizer(
             EqSettings(
@@ -220,6 +221,48 @@ def test_dullness_asks_for_the_exciter_in_proportion_to_the_loss(track: Generate
     b, a = scipy.signal.butter(1, 6000.0, fs=FS)  # the bilinear 1st-order Butterworth
     expected = 20 * np.log10(np.abs(scipy.signal.freqz(b, a, worN=[12_000.0], fs=FS)[1][0]))
     assert loss - gain == pytest.approx(expected, abs=0.5)
+
+
+def _octave_levels_db(x: NDArray[np.float64], centres: tuple[float, ...]) -> NDArray[np.float64]:
+    spectrum = np.abs(np.fft.rfft(x.mean(axis=1))) ** 2
+    freqs = np.fft.rfftfreq(x.shape[0], 1 / FS)
+    return np.array(
+        [
+            10 * np.log10(spectrum[(freqs > c / 2 ** (1 / 6)) & (freqs < c * 2 ** (1 / 6))].sum())
+            for c in centres
+        ]
+    )
+
+
+def test_dullness_labels_ask_the_eq_to_lift_what_the_low_pass_took(
+    track: GeneratedTrack,
+) -> None:
+    base = neutral_degradation(track.recipe)
+    centres = (2000.0, 4000.0, 8000.0, 16000.0)
+    original = _octave_levels_db(track.audio, centres)
+    dull = dataclasses.replace(base, lowpass_hz=9000.0, lowpass_order=1)
+    degraded = apply_degradation(track.audio, FS, dull)
+    label = labels(dull, track.recipe)
+    restored = Equalizer(ChainSettings.from_parameters(label).eq, FS).process(degraded)
+    level = _octave_levels_db(degraded, (500.0,)) - _octave_levels_db(track.audio, (500.0,))
+    lost = original - (_octave_levels_db(degraded, centres) - level)
+    left = original - (_octave_levels_db(restored, centres) - level)
+    assert lost[-1] > 6.0 and lost[-2] > 1.5  # a 1st-order roll-off from 9 kHz
+    # Within the EQ's reach the loss is undone; at 16 kHz the +9 dB limit and the roll-off
+    # that keeps falling above the top band leave part of it.
+    assert np.all(np.abs(left[:-1]) < 0.3), left
+    assert 0.0 < left[-1] < 0.5 * lost[-1], (left, lost)
+    # The band gains rise towards the top; below the corner they stay near 0 dB.
+    assert label["eq_16khz_db"] > label["eq_8khz_db"] > 1.0
+    assert abs(label["eq_500hz_db"]) < 0.1
+    # A steeper, lower roll-off asks for more: the top band at its limit, then the shelf.
+    steep = labels(dataclasses.replace(base, lowpass_hz=6000.0, lowpass_order=2), track.recipe)
+    assert steep["eq_16khz_db"] == pytest.approx(BY_NAME["eq_16khz_db"].high)
+    assert steep["high_shelf_db"] > max(label["high_shelf_db"], 2.0)
+    assert steep["eq_8khz_db"] > label["eq_8khz_db"]
+    # The tonal inverse of the EQ step is kept where the low-pass takes nothing.
+    tilted = dataclasses.replace(dull, eq_band_gains_db=(2.0,) + (0.0,) * 9)
+    assert labels(tilted, track.recipe)["eq_31_5hz_db"] == pytest.approx(-2.0, abs=0.05)
 
 
 def test_labels_cover_every_parameter_within_its_range(track: GeneratedTrack) -> None:

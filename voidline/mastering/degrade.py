@@ -13,8 +13,12 @@ the degradation runs the other way round:
            -> 5. level
 
 1. Dullness (probability 0.35): a 1st- or 2nd-order Butterworth low-pass at 6-12 kHz, like
-   a dull microphone, tape or an over-eager de-esser. EQ cannot undo a roll-off that keeps
-   falling, so the label is the exciter's: `exciter_freq_hz` = half the cutoff (the band
+   a dull microphone, tape or an over-eager de-esser. Two labels undo it. The EQ band
+   gains add the low-pass's inverse at each band centre (`undo_dullness_eq`, within the
+   EQ's +-9 dB; what the 16 kHz band cannot give goes to the high shelf, within +-6 dB) to
+   the tonal inverse of step 4: up to 16 kHz that restores the tonal balance. Above the
+   top band the roll-off keeps falling, and the harmonics it took are gone, so the
+   exciter regenerates them: `exciter_freq_hz` = half the cutoff (the band
    that lost its harmonics), `exciter_amount` = the loss / 12 dB (capped at 1), where the
    loss is the low-pass's mean attenuation over 1/6-octave points from that corner to
    16 kHz (or 0.45 fs). Without dullness `exciter_amount` = 0.
@@ -52,7 +56,8 @@ the degradation runs the other way round:
    random offset per band (normal, sigma 1.5 dB, clipped to +-3 dB), the sum clipped to
    +-9 dB, and each shelf with probability 0.5 at -5 to +5 dB; 15 % of tracks keep a flat
    EQ. Applied with `voidline.dsp.eq.Equalizer`. RBJ peaking and shelving filters with gain
-   -G are the exact inverses of +G, so the labels are the negated gains. Bands at or above
+   -G are the exact inverses of +G, so the labels are the negated gains (plus, on a dull
+   track, the lift of step 1). Bands at or above
    0.45 fs, which the EQ skips, stay 0.
 5. Level: a gain of -20 to 0 dB from the working level, lowered where needed so the sample
    peak stays at or below -0.3 dBFS (an unmastered mix does not clip). Not a label: the
@@ -80,7 +85,7 @@ Every time value is clipped to its parameter's range.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -274,6 +279,54 @@ def dullness_loss_db(cutoff_hz: float, order: int, fs: int) -> float:
     freqs = np.geomspace(bottom, top, points)
     response = np.abs(_dullness_response(cutoff_hz, order, freqs, fs))
     return float(np.mean(-20.0 * np.log10(np.maximum(response, 1e-12))))
+
+
+DULLNESS_FIT_STEPS = 4
+
+
+def undo_dullness_eq(
+    band_gains_db: Sequence[float],
+    low_shelf_db: float,
+    high_shelf_db: float,
+    cutoff_hz: float,
+    order: int,
+    fs: int,
+) -> tuple[list[float], float]:
+    """Band gains and high shelf that add the dulling low-pass's inverse to an EQ.
+
+    The EQ (`band_gains_db` and the shelves) is the tonal inverse; the result keeps its
+    response and adds -|H(f)| dB of the low-pass at each band centre below 0.45 fs, each
+    band within the EQ's +-EQ_RANGE_DB. What the top band cannot give within its limit
+    goes to the 10 kHz high shelf (within +-SHELF_RANGE_DB), which also lifts the roll-off
+    above the top band. Peaking bands overlap, so the gains are refined a few times against
+    the cascade's own response (as `synth.balance` fits its curves).
+    """
+    centres = np.asarray(BAND_CENTRES_HZ)
+    in_range = centres < MAX_FREQUENCY_FRACTION * fs
+    top = int(np.flatnonzero(in_range)[-1])
+    gains = np.asarray(band_gains_db, dtype=np.float64).copy()
+    shelf = float(high_shelf_db)
+
+    def response(g: FloatArray, high: float) -> FloatArray:
+        settings = EqSettings(tuple(float(v) for v in g), low_shelf_db, high)
+        return Equalizer(settings, fs).response_db(centres)
+
+    def fit(g: FloatArray, high: float) -> FloatArray:
+        for _ in range(DULLNESS_FIT_STEPS):
+            g[in_range] += (wanted - response(g, high))[in_range]
+            g = np.clip(g, -EQ_RANGE_DB, EQ_RANGE_DB)
+        return g
+
+    lowpass_db = 20.0 * np.log10(
+        np.maximum(np.abs(_dullness_response(cutoff_hz, order, centres, fs)), 1e-12)
+    )
+    wanted = response(gains, shelf) - lowpass_db
+    gains = fit(gains, shelf)
+    short = float((wanted - response(gains, shelf))[top])
+    if short > 0.0:
+        shelf = min(shelf + short, SHELF_RANGE_DB)
+        gains = fit(gains, shelf)
+    return [round(float(g), 3) + 0.0 for g in gains], round(shelf, 3) + 0.0
 
 
 # --- drawing --------------------------------------------------------------------------------
@@ -672,6 +725,16 @@ def labels(degradation: Degradation, recipe: Mapping[str, Any]) -> dict[str, flo
         out[name] = -gain + 0.0  # + 0.0 turns -0.0 into 0.0
     out["low_shelf_db"] = -degradation.low_shelf_db + 0.0
     out["high_shelf_db"] = -degradation.high_shelf_db + 0.0
+    if degradation.lowpass_hz > 0.0:
+        gains, out["high_shelf_db"] = undo_dullness_eq(
+            [out[name] for name in EQ_BAND_NAMES],
+            out["low_shelf_db"],
+            out["high_shelf_db"],
+            min(degradation.lowpass_hz, 0.4 * fs),
+            degradation.lowpass_order,
+            fs,
+        )
+        out.update(zip(EQ_BAND_NAMES, gains, strict=True))
     for band, threshold, ratio in zip(
         BAND_NAMES, degradation.expander_thresholds_db, degradation.expander_ratios, strict=True
     ):
