@@ -18,10 +18,10 @@ the degradation runs the other way round:
    EQ's +-9 dB; what the 16 kHz band cannot give goes to the high shelf, within +-6 dB) to
    the tonal inverse of step 4: up to 16 kHz that restores the tonal balance. Above the
    top band the roll-off keeps falling, and the harmonics it took are gone, so the
-   exciter regenerates them: `exciter_freq_hz` = half the cutoff (the band
-   that lost its harmonics), `exciter_amount` = the loss / 12 dB (capped at 1), where the
-   loss is the low-pass's mean attenuation over 1/6-octave points from that corner to
-   16 kHz (or 0.45 fs). Without dullness `exciter_amount` = 0.
+   exciter regenerates them: `exciter_freq_hz` = half the cutoff (the band that lost its
+   harmonics), `exciter_amount` = the loss / 12 dB (capped at 1), where the loss is the
+   low-pass's mean attenuation over 1/6-octave points from that corner to 16 kHz (or
+   0.45 fs). Without dullness `exciter_amount` = 0.
 2. Width: M/S with the chain's crossover (`CROSSOVER_HZ`); side band b times w_b
    (probability 0.8, else 1): a common factor (0.5-1.6, log-uniform) times a per-band one
    (0.8-1.25), clipped to 0.5-1.6. Neighbouring bands stay close, where the crossover's
@@ -57,8 +57,7 @@ the degradation runs the other way round:
    +-9 dB, and each shelf with probability 0.5 at -5 to +5 dB; 15 % of tracks keep a flat
    EQ. Applied with `voidline.dsp.eq.Equalizer`. RBJ peaking and shelving filters with gain
    -G are the exact inverses of +G, so the labels are the negated gains (plus, on a dull
-   track, the lift of step 1). Bands at or above
-   0.45 fs, which the EQ skips, stay 0.
+   track, the lift of step 1). Bands at or above 0.45 fs, which the EQ skips, stay 0.
 5. Level: a gain of -20 to 0 dB from the working level, lowered where needed so the sample
    peak stays at or below -0.3 dBFS (an unmastered mix does not clip). Not a label: the
    chain's loudness targeting sets the level.
@@ -311,16 +310,18 @@ def undo_dullness_eq(
         settings = EqSettings(tuple(float(v) for v in g), low_shelf_db, high)
         return Equalizer(settings, fs).response_db(centres)
 
-    def fit(g: FloatArray, high: float) -> FloatArray:
-        for _ in range(DULLNESS_FIT_STEPS):
-            g[in_range] += (wanted - response(g, high))[in_range]
-            g = np.clip(g, -EQ_RANGE_DB, EQ_RANGE_DB)
-        return g
-
     lowpass_db = 20.0 * np.log10(
         np.maximum(np.abs(_dullness_response(cutoff_hz, order, centres, fs)), 1e-12)
     )
     wanted = response(gains, shelf) - lowpass_db
+
+    def fit(g: FloatArray, high: float) -> FloatArray:
+        for _ in range(DULLNESS_FIT_STEPS):
+            g = g.copy()
+            g[in_range] += (wanted - response(g, high))[in_range]
+            g = np.clip(g, -EQ_RANGE_DB, EQ_RANGE_DB)
+        return g
+
     gains = fit(gains, shelf)
     short = float((wanted - response(gains, shelf))[top])
     if short > 0.0:
