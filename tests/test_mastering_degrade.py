@@ -12,6 +12,7 @@ import pytest
 import scipy.signal
 from numpy.typing import NDArray
 
+from tests.support.spectra import THIRD_OCTAVE_CENTRES_HZ, third_octave_mid_db
 from voidline.dsp.compressor import CompressorBand, MultibandCompressor, compress
 from voidline.dsp.crossover import Crossover
 from voidline.dsp.eq import EqSettings, Equalizer
@@ -223,15 +224,10 @@ def test_dullness_asks_for_the_exciter_in_proportion_to_the_loss(track: Generate
     assert loss - gain == pytest.approx(expected, abs=0.5)
 
 
-def _octave_levels_db(x: NDArray[np.float64], centres: tuple[float, ...]) -> NDArray[np.float64]:
-    spectrum = np.abs(np.fft.rfft(x.mean(axis=1))) ** 2
-    freqs = np.fft.rfftfreq(x.shape[0], 1 / FS)
-    return np.array(
-        [
-            10 * np.log10(spectrum[(freqs > c / 2 ** (1 / 6)) & (freqs < c * 2 ** (1 / 6))].sum())
-            for c in centres
-        ]
-    )
+def _band_levels_db(x: NDArray[np.float64], centres: tuple[float, ...]) -> NDArray[np.float64]:
+    """Third-octave mid levels at the given centres (each one of THIRD_OCTAVE_CENTRES_HZ)."""
+    index = [int(np.argmin(np.abs(THIRD_OCTAVE_CENTRES_HZ - c))) for c in centres]
+    return third_octave_mid_db(x, FS)[index]
 
 
 def test_dullness_labels_ask_the_eq_to_lift_what_the_low_pass_took(
@@ -239,14 +235,14 @@ def test_dullness_labels_ask_the_eq_to_lift_what_the_low_pass_took(
 ) -> None:
     base = neutral_degradation(track.recipe)
     centres = (2000.0, 4000.0, 8000.0, 16000.0)
-    original = _octave_levels_db(track.audio, centres)
+    original = _band_levels_db(track.audio, centres)
     dull = dataclasses.replace(base, lowpass_hz=9000.0, lowpass_order=1)
     degraded = apply_degradation(track.audio, FS, dull)
     label = labels(dull, track.recipe)
     restored = Equalizer(ChainSettings.from_parameters(label).eq, FS).process(degraded)
-    level = _octave_levels_db(degraded, (500.0,)) - _octave_levels_db(track.audio, (500.0,))
-    lost = original - (_octave_levels_db(degraded, centres) - level)
-    left = original - (_octave_levels_db(restored, centres) - level)
+    level = _band_levels_db(degraded, (500.0,)) - _band_levels_db(track.audio, (500.0,))
+    lost = original - (_band_levels_db(degraded, centres) - level)
+    left = original - (_band_levels_db(restored, centres) - level)
     assert lost[-1] > 6.0 and lost[-2] > 1.5  # a 1st-order roll-off from 9 kHz
     # Within the EQ's reach the loss is undone; at 16 kHz the +9 dB limit and the roll-off
     # that keeps falling above the top band leave part of it.

@@ -10,6 +10,7 @@ import pytest
 import scipy.signal
 from numpy.typing import NDArray
 
+from tests.support.spectra import third_octave_mid_db
 from voidline.dsp.crossover import Crossover
 from voidline.dsp.eq import EqSettings, Equalizer
 from voidline.dsp.loudness_target import integrated_lufs
@@ -52,20 +53,6 @@ def tilt_and_bump() -> EqSettings:
     gains = [0.0] * 10
     gains[2], gains[5], gains[8] = -4.0, 6.0, 3.0
     return EqSettings(tuple(gains), low_shelf_db=4.0, high_shelf_db=-5.0)
-
-
-def third_octave_mid_db(x: NDArray[np.float64], fs: int) -> NDArray[np.float64]:
-    """Mid-signal power in the 26 third-octave bands 50 Hz-16 kHz (IEC 61260 base-2 centres)."""
-    mid = x.mean(axis=1)
-    power = np.abs(np.fft.rfft(mid)) ** 2
-    freqs = np.fft.rfftfreq(mid.size, 1.0 / fs)
-    centres = 1000.0 * 2.0 ** (np.arange(-13, 13) / 3.0)
-    return np.array(
-        [
-            10 * np.log10(power[(freqs >= c * 2 ** (-1 / 6)) & (freqs < c * 2 ** (1 / 6))].sum())
-            for c in centres
-        ]
-    )
 
 
 def shape_error_db(
