@@ -368,12 +368,12 @@ def make_plan(rng: np.random.Generator, fs: int, n_frames: int) -> Plan:
         else:  # noise
             part.patch = str(rng.choice(style.noise_beds))
             part.level_db += NOISE_LEVELS_DB[part.patch]
-        part.notes = [n for n in part.notes if part.active_bars[n.start // STEPS_PER_BAR]]
         part.notes = [
             Note(
                 n.start, n.length, n.pitch, played_velocity(rng, n.velocity, n.start, expression_db)
             )
             for n in part.notes
+            if part.active_bars[n.start // STEPS_PER_BAR]
         ]
         if name in ARTICULATED_PARTS:
             part.articulation = round(float(rng.uniform(*ARTICULATION)), 3)
