@@ -1,6 +1,7 @@
 """Tonal balance of real masters around the reference curve: the generator's house-curve prior.
 
     .venv/bin/python benchmarks/tonal_prior.py [--seconds 30] [--house-draws 4000]
+        [--package NAME] [--max-tracks N]
 
 Why: the training generator (`voidline.mastering.synth.balance`) equalises every generated
 master onto a "house curve" drawn around the analysis service's reference tonal balance. The
@@ -9,10 +10,11 @@ reference: too narrow a spread and the model takes every deviation of real music
 degradation and over-corrects it. This script measures the spread on real masters.
 
 Material (calibration corpus): every track of Debian's `warzone2100-music` (GPL-2+ game
-music, 48 kHz Ogg Opus). It is fetched with `apt-get download` and unpacked with `dpkg -x`
-into the gitignored benchmarks/.cache on first use, as `_music.music_archive` does for
-`nexuiz-music`; nothing is committed. `nexuiz-music` is the evaluation set of
-`benchmarks/mastering_quality.py` and is never read here: no number of the prior is chosen
+music, 48 kHz Ogg Opus), or with --package another game-music package of CORPORA (the first
+--max-tracks files in path order). It is fetched with `apt-get download` and unpacked with
+`dpkg -x` into the gitignored benchmarks/.cache on first use, as `_music.music_archive` does
+for `nexuiz-music`; nothing is committed. `nexuiz-music` is the evaluation set of
+`benchmarks/mastering_quality.py` and is not one of CORPORA: no number of the prior is chosen
 on it.
 
 Method, per track: --seconds from the middle (the whole track when shorter), resampled to
@@ -22,7 +24,8 @@ octave band of the EQ, 31.5 Hz-16 kHz, minus the reference curve, median removed
 least-squares line in log2(f / 1 kHz) gives the tilt (dB per octave around 1 kHz); the
 residuals after removing the line are the per-band spread.
 
-Reported: the tilt's mean, standard deviation and percentiles, and per octave band the
+Reported: the tilt's mean, standard deviation and percentiles, per octave band the median
+deviation (the corpus's typical tonal balance around the reference curve), and the
 residual's mean, standard deviation, robust sigma (1.4826 x median absolute deviation) and
 5th/95th percentiles. The last rows draw --house-draws house curves from the generator as it
 stands and measure them the same way, so the generator's prior can be compared with the
@@ -43,14 +46,22 @@ from _music import CACHE, FloatArray, debian_package, machine, middle_excerpt
 from voidline.dsp.eq import BAND_CENTRES_HZ
 from voidline.mastering.synth.balance import draw_house_curve, octave_deviation_db
 
-PACKAGE = "warzone2100-music"
+# Debian game-music packages measurable here, and the pattern of their audio files.
+CORPORA = {
+    "warzone2100-music": "*.opus",
+    "drascula-music": "*.ogg",
+    "hyperrogue-music": "*.ogg",
+    "planetblupi-music-ogg": "*.ogg",
+}
+DEFAULT_PACKAGE = "warzone2100-music"
 FS = 44100
 OCTAVES = np.log2(np.asarray(BAND_CENTRES_HZ) / 1000.0)
 
 
-def corpus_files() -> list[Path]:
-    """The package's .opus files in path order, fetched and unpacked once; [] if unavailable."""
-    return debian_package(PACKAGE, CACHE / "warzone2100", "*.opus")
+def corpus_files(package: str = DEFAULT_PACKAGE) -> list[Path]:
+    """The package's audio files in path order, fetched and unpacked once; [] if unavailable."""
+    folder = "warzone2100" if package == DEFAULT_PACKAGE else package  # the first cache name
+    return debian_package(package, CACHE / folder, CORPORA[package])
 
 
 def corpus_excerpt(path: Path, seconds: float) -> FloatArray:
@@ -98,11 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--house-draws", type=int, default=4000)
+    parser.add_argument("--package", choices=sorted(CORPORA), default=DEFAULT_PACKAGE)
+    parser.add_argument("--max-tracks", type=int, default=0, help="0: every track")
     args = parser.parse_args(argv)
 
-    files = corpus_files()
+    files = corpus_files(args.package)
     if not files:
-        raise SystemExit(f"{PACKAGE} is unavailable")
+        raise SystemExit(f"{args.package} is unavailable")
+    if args.max_tracks > 0:
+        files = files[: args.max_tracks]
     corpus = np.asarray([track_deviation(path, args.seconds) for path in files])
     if not np.isfinite(corpus).all():
         raise SystemExit("a band of the corpus has no value at 44.1 kHz")
@@ -115,10 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {machine()}  ")
     print(
         f"Command: `.venv/bin/python benchmarks/tonal_prior.py --seconds {args.seconds:g} "
-        f"--house-draws {args.house_draws}`\n"
+        f"--house-draws {args.house_draws} --package {args.package} "
+        f"--max-tracks {args.max_tracks}`\n"
     )
     print(
-        f"Calibration corpus: {len(files)} tracks of Debian `{PACKAGE}`, {args.seconds:g} s "
+        f"Calibration corpus: {len(files)} tracks of Debian `{args.package}`, "
+        f"{args.seconds:g} s "
         "from the middle of each, at 44.1 kHz; house: the generator's house curves "
         f"({args.house_draws} draws). Octave deviation from the reference curve "
         "(`octave_deviation_db`), dB.\n"
@@ -128,8 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(tilt_row("corpus", corpus_tilts))
     print(tilt_row("house", house_tilts))
-    print("\nPer octave band, residual after removing the fitted line (dB):\n")
     header = " | ".join(f"{c:g} Hz" for c in BAND_CENTRES_HZ)
+    print("\nPer octave band, median deviation from the reference curve (median removed), dB:\n")
+    print(f"| | {header} |")
+    print("|---|" + "---:|" * len(BAND_CENTRES_HZ))
+    for name, curves in (("corpus", corpus), ("house", house)):
+        median = np.median(curves, axis=0)
+        median -= np.median(median)
+        print(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in median) + " |")
+    print("\nPer octave band, residual after removing the fitted line (dB):\n")
     print(f"| | {header} |")
     print("|---|" + "---:|" * len(BAND_CENTRES_HZ))
     rows = {
