@@ -112,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--package", choices=sorted(CORPORA), default=DEFAULT_PACKAGE)
     parser.add_argument("--max-tracks", type=int, default=0, help="0: every track")
     args = parser.parse_args(argv)
+    if args.max_tracks < 0:
+        parser.error("--max-tracks must be 0 (every track) or more")
 
     files = corpus_files(args.package)
     if not files:
