@@ -224,25 +224,30 @@ def test_dullness_asks_for_the_exciter_in_proportion_to_the_loss(track: Generate
     assert loss - gain == pytest.approx(expected, abs=0.5)
 
 
-def _band_levels_db(x: NDArray[np.float64], centres: tuple[float, ...]) -> NDArray[np.float64]:
-    """Third-octave mid levels at the given centres (each one of THIRD_OCTAVE_CENTRES_HZ)."""
-    index = [int(np.argmin(np.abs(THIRD_OCTAVE_CENTRES_HZ - c))) for c in centres]
-    return third_octave_mid_db(x, FS)[index]
+DULLNESS_BANDS_HZ = (500.0, 2000.0, 4000.0, 8000.0, 16000.0)  # the level reference, then the top
+_BANDS = [int(np.argmin(np.abs(THIRD_OCTAVE_CENTRES_HZ - c))) for c in DULLNESS_BANDS_HZ]
+
+
+def _band_levels_db(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Third-octave mid levels at DULLNESS_BANDS_HZ (each one of THIRD_OCTAVE_CENTRES_HZ)."""
+    return third_octave_mid_db(x, FS)[_BANDS]
 
 
 def test_dullness_labels_ask_the_eq_to_lift_what_the_low_pass_took(
     track: GeneratedTrack,
 ) -> None:
     base = neutral_degradation(track.recipe)
-    centres = (2000.0, 4000.0, 8000.0, 16000.0)
-    original = _band_levels_db(track.audio, centres)
+    original = _band_levels_db(track.audio)
     dull = dataclasses.replace(base, lowpass_hz=9000.0, lowpass_order=1)
-    degraded = apply_degradation(track.audio, FS, dull)
+    dulled = apply_degradation(track.audio, FS, dull)
     label = labels(dull, track.recipe)
-    restored = Equalizer(ChainSettings.from_parameters(label).eq, FS).process(degraded)
-    level = _band_levels_db(degraded, (500.0,)) - _band_levels_db(track.audio, (500.0,))
-    lost = original - (_band_levels_db(degraded, centres) - level)
-    left = original - (_band_levels_db(restored, centres) - level)
+    degraded = _band_levels_db(dulled)
+    restored = _band_levels_db(
+        Equalizer(ChainSettings.from_parameters(label).eq, FS).process(dulled)
+    )
+    level = degraded[0] - original[0]  # at 500 Hz, below the corner
+    lost = original[1:] - (degraded[1:] - level)
+    left = original[1:] - (restored[1:] - level)
     assert lost[-1] > 6.0 and lost[-2] > 1.5  # a 1st-order roll-off from 9 kHz
     # Within the EQ's reach the loss is undone; at 16 kHz the +9 dB limit and the roll-off
     # that keeps falling above the top band leave part of it.
