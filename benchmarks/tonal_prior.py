@@ -46,12 +46,12 @@ from _music import CACHE, FloatArray, debian_package, machine, middle_excerpt
 from voidline.dsp.eq import BAND_CENTRES_HZ
 from voidline.mastering.synth.balance import draw_house_curve, octave_deviation_db
 
-# Debian game-music packages measurable here, and the pattern of their audio files.
+# Debian game-music packages measurable here: their folder under CACHE, their audio files.
 CORPORA = {
-    "warzone2100-music": "*.opus",
-    "drascula-music": "*.ogg",
-    "hyperrogue-music": "*.ogg",
-    "planetblupi-music-ogg": "*.ogg",
+    "warzone2100-music": ("warzone2100", "*.opus"),
+    "drascula-music": ("drascula-music", "*.ogg"),
+    "hyperrogue-music": ("hyperrogue-music", "*.ogg"),
+    "planetblupi-music-ogg": ("planetblupi-music-ogg", "*.ogg"),
 }
 DEFAULT_PACKAGE = "warzone2100-music"
 FS = 44100
@@ -60,8 +60,8 @@ OCTAVES = np.log2(np.asarray(BAND_CENTRES_HZ) / 1000.0)
 
 def corpus_files(package: str = DEFAULT_PACKAGE) -> list[Path]:
     """The package's audio files in path order, fetched and unpacked once; [] if unavailable."""
-    folder = "warzone2100" if package == DEFAULT_PACKAGE else package  # the first cache name
-    return debian_package(package, CACHE / folder, CORPORA[package])
+    folder, pattern = CORPORA[package]
+    return debian_package(package, CACHE / folder, pattern)
 
 
 def corpus_excerpt(path: Path, seconds: float) -> FloatArray:
