@@ -23,8 +23,9 @@ average, and its model boosted the lows and cut the highs of real recordings by 
    1.09 dB per octave against this curve's 0.58, per-band residual 1.8-4.2 dB against
    0.8-0.9), but a house curve with that spread in every band made the model worse on real
    music (it shrank its EQ corrections too far; docs/benchmarks.md, "A wider tonal
-   prior"), and one centred on the corpus's median curve did not carry over to another
-   corpus (docs/benchmarks.md, "A house curve centred on real masters").
+   prior"), one centred on the corpus's median curve did not carry over to another corpus
+   (docs/benchmarks.md, "A house curve centred on real masters"), and the same spread at
+   31.5 and 63 Hz (5.3 and 3.7 dB) changed nothing measurable ("Bottom-octave spread").
 2. Measure the mix's long-term octave-band levels at the EQ's centres (31.5 Hz-16 kHz) from a
    Welch PSD (Hann, 50 % overlap) of the mid signal, as mean PSD per band in dB, minus the
    reference curve. The offset is the median of those differences over the bands in range,
