@@ -13,19 +13,19 @@ average, and its model boosted the lows and cut the highs of real recordings by 
 
 1. Draw the house curve: a tilt of -1 to +1 dB per octave around 1 kHz plus an offset per
    octave band (normal, clipped to +-2 sigma), median removed. Its mean is the reference
-   curve. Its spread gives the targets a realistic variety: sigma 1 dB per band up to
-   4 kHz, but 2.2 dB at 8 kHz and 5.7 dB at 16 kHz, the spread real masters show there
-   (on Debian's `warzone2100-music`, `benchmarks/tonal_prior.py`, the band sigmas that
-   reproduce the corpus's spread by simulation), so that the model learns that a dark or
-   bright top octave alone is the music, not a degradation (with 1 dB there it lifted
-   the top of every dark real master by several dB; docs/benchmarks.md, "Top-octave
-   spread"). Real masters spread more in the other bands too (tilt standard deviation
-   1.09 dB per octave against this curve's 0.58, per-band residual 1.8-4.2 dB against
-   0.8-0.9), but a house curve with that spread in every band made the model worse on real
-   music (it shrank its EQ corrections too far; docs/benchmarks.md, "A wider tonal
-   prior"), one centred on the corpus's median curve did not carry over to another corpus
-   (docs/benchmarks.md, "A house curve centred on real masters"), and the same spread at
-   31.5 and 63 Hz (5.3 and 3.7 dB) changed nothing measurable ("Bottom-octave spread").
+   curve. Its spread gives the targets a realistic variety: sigma 1 dB per band up to 4 kHz,
+   but 2.2 dB at 8 kHz and 5.7 dB at 16 kHz, the spread real masters show there (on Debian's
+   `warzone2100-music`, `benchmarks/tonal_prior.py`, the band sigmas that reproduce the
+   corpus's spread by simulation), so that the model learns that a dark or bright top octave
+   is often the music, not a degradation (docs/benchmarks.md, "Top-octave spread": with the
+   standard recipe it ties on warzone2100 and gains 6 points of median on nexuiz). Real
+   masters spread more in the other bands too (tilt standard deviation 1.09 dB per octave
+   against this curve's 0.58, per-band residual 1.8-4.2 dB against 0.8-0.9), but a house
+   curve with that spread in every band made the model worse on real music (it shrank its EQ
+   corrections too far; docs/benchmarks.md, "A wider tonal prior"), one centred on the
+   corpus's median curve did not carry over to another corpus (docs/benchmarks.md, "A house
+   curve centred on real masters"), and the same spread at 31.5 and 63 Hz (5.3 and 3.7 dB)
+   changed nothing measurable ("Bottom-octave spread").
 2. Measure the mix's long-term octave-band levels at the EQ's centres (31.5 Hz-16 kHz) from a
    Welch PSD (Hann, 50 % overlap) of the mid signal, as mean PSD per band in dB, minus the
    reference curve. The offset is the median of those differences over the bands in range,
