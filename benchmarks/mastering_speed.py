@@ -23,7 +23,8 @@ Peak memory is the process's VmHWM at the end. Medians of --repeats runs; each c
 gets one untimed warm-up run first (file-system caches, numba's on-disk cache).
 
 Contenders:
-- voidline: `MasteringEngine` in process: analysis of the input (384 features), the int8
+- voidline: `MasteringEngine` in process, with the allocator set as the mastering service sets
+  it at start (`voidline.memory.keep_freed_memory`): analysis of the input (384 features), the int8
   parameter model, the whole chain (EQ, 4-band compressor, width, exciter, true-peak limiter
   with loudness targeting), 24-bit TPDF-dithered encoding, and the analysis of the delivered
   file for the report. Target `streaming` (-14 LUFS, -1 dBTP).
@@ -31,6 +32,9 @@ Contenders:
   reference is part of the job.
 - matchering: matchering 2.0.6 with the same reference, `pcm24` output (GPL-3.0: its own venv,
   benchmarks/.cache/gpl-venv, run as a subprocess, never imported by this project).
+- matchering, kept memory: the same with glibc set as Voidline's services set it
+  (`voidline.memory`: no mmap for large blocks, freed memory kept), through GLIBC_TUNABLES, so
+  the table shows what that setting alone is worth to a tool that does not choose it.
 - voidline via gateway: the `voidline master IN OUT --format wav24 --no-cache` command against
   a running `voidline up` (gateway, analysis and mastering as separate processes on loopback;
   the before/after analysis goes to the analysis service over gRPC). Job and process time are
@@ -42,6 +46,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -61,6 +66,8 @@ from _music import (
     peak_rss_mb,
 )
 from _system import VoidlineUp
+
+from voidline.memory import KEEP_UP_TO_BYTES, keep_freed_memory
 
 FS = 44_100
 DEFAULT_TRACK = "northern-lights"  # 281 s: a 3-minute stretch from its middle
@@ -82,11 +89,14 @@ hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 print(json.dumps({"job_s": times, "peak_rss_mb": hwm / 1024}))
 """
 JOBS_PER_RUN = 2  # cold, then warm
+# voidline.memory's mallopt settings, for a process that does not make them itself.
+KEPT_MEMORY_TUNABLES = f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={KEEP_UP_TO_BYTES}"
 
 DESCRIPTIONS = {
     "voidline": "MasteringEngine in process, int8 model, target streaming, WAV24 out",
     "voidline ref": "the same in reference mode (amount 1), measuring the reference included",
     "matchering": "matchering 2.0.6, same reference, pcm24 out (GPL venv, subprocess)",
+    "matchering, kept memory": "the same with GLIBC_TUNABLES set as voidline.memory sets glibc",
     "voidline via gateway": "`voidline master --no-cache` through `voidline up` on loopback",
 }
 
@@ -158,7 +168,7 @@ def contender_command(
 ) -> list[str] | None:
     """The command that runs `jobs` jobs of a contender (None: matchering is unavailable)."""
     python = sys.executable
-    if name == "matchering":
+    if name.startswith("matchering"):
         gpl = gpl_python()
         if gpl is None:
             return None
@@ -186,6 +196,8 @@ def run_contender(
     """
     output = workdir / f"{name.replace(' ', '_')}.wav"
     env = None if up is None else up.env
+    if name == "matchering, kept memory":
+        env = {**os.environ, "GLIBC_TUNABLES": KEPT_MEMORY_TUNABLES}
     two_jobs = contender_command(name, source, reference, output, JOBS_PER_RUN)
     one_job = contender_command(name, source, reference, output, 1)
     if two_jobs is None or one_job is None:
@@ -253,12 +265,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:  # a worker: --jobs jobs, one JSON line
+        keep_freed_memory()  # as the mastering service does at start
         reference = Path(args.job_reference) if args.job_reference else None
         jobs = voidline_jobs(Path(args.job[0]), Path(args.job[1]), reference, args.jobs)
         print(json.dumps(jobs))
         return
 
-    names = [n for n in DESCRIPTIONS if not (args.no_matchering and n == "matchering")]
+    names = [n for n in DESCRIPTIONS if not (args.no_matchering and n.startswith("matchering"))]
     names = [n for n in names if not (args.no_gateway and n == "voidline via gateway")]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,11 +16,13 @@ from services.mastering.settings import (
     STANDALONE_PORT,
     MasteringServiceSettings,
 )
+from voidline.memory import keep_freed_memory
 
 ENV_PREFIX = "VOIDLINE_MASTERING_"
 
 
 def main() -> None:
+    keep_freed_memory()  # signal-sized arrays stay for the next job (voidline.memory)
     settings = load_settings(
         MasteringServiceSettings,
         ENV_PREFIX,
