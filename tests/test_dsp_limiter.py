@@ -295,3 +295,15 @@ def test_detected_peaks_bound_the_16x_meter_within_the_check_margin() -> None:
     ends = np.maximum(np.abs(x), np.abs(np.append(x[1:], 0.0)))
     under_read_db = 20.0 * np.log10(np.maximum(inside, ends) / detected)
     assert 0.0 < under_read_db.max() < limiter.PEAK_BOUND_MARGIN_DB
+
+
+@pytest.mark.parametrize(("length", "window"), [(1, 2), (5, 7), (66, 66), (1000, 66), (1001, 2)])
+def test_lookahead_maximum_is_the_maximum_of_each_window(length: int, window: int) -> None:
+    rng = np.random.default_rng(length + window)
+    # Limiting comes in bursts: mostly exact zeros, some runs of reduction.
+    reduction = np.where(rng.random(length) < 0.7, 0.0, rng.random(length))
+    out = np.empty(length)
+    limiter._lookahead_max(reduction, window, out)
+    padded = np.concatenate([reduction, np.zeros(window - 1)])  # the window is cut at the end
+    expected = np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1)
+    np.testing.assert_array_equal(out, expected)
