@@ -23,18 +23,21 @@ Peak memory is the process's VmHWM at the end. Medians of --repeats runs; each c
 gets one untimed warm-up run first (file-system caches, numba's on-disk cache).
 
 Contenders:
-- voidline: `MasteringEngine` in process, with the allocator set as the mastering service sets
-  it at start (`voidline.memory.keep_freed_memory`): analysis of the input (384 features), the int8
-  parameter model, the whole chain (EQ, 4-band compressor, width, exciter, true-peak limiter
-  with loudness targeting), 24-bit TPDF-dithered encoding, and the analysis of the delivered
-  file for the report. Target `streaming` (-14 LUFS, -1 dBTP).
-- voidline ref: the same with the reference track (reference mode, amount 1); measuring the
-  reference is part of the job.
+- voidline: `MasteringEngine` in process, its memory set up as the mastering service sets it
+  at start (`voidline.memory.configure`: numpy's huge-page advice off): analysis of the input
+  (384 features), the int8 parameter model, the whole chain (EQ, 4-band compressor, width,
+  exciter, true-peak limiter with loudness targeting), 24-bit TPDF-dithered encoding, and the
+  analysis of the delivered file for the report. Target `streaming` (-14 LUFS, -1 dBTP).
+- voidline, kept memory: the same with the opt-in VOIDLINE_KEEP_FREED_MEMORY=1 (glibc keeps
+  freed large blocks for the next job).
+- voidline ref: the same as voidline with the reference track (reference mode, amount 1);
+  measuring the reference is part of the job.
 - matchering: matchering 2.0.6 with the same reference, `pcm24` output (GPL-3.0: its own venv,
-  benchmarks/.cache/gpl-venv, run as a subprocess, never imported by this project).
-- matchering, kept memory: the same with glibc set as Voidline's services set it
-  (`voidline.memory`: no mmap for large blocks, freed memory kept), through GLIBC_TUNABLES, so
-  the table shows what that setting alone is worth to a tool that does not choose it.
+  benchmarks/.cache/gpl-venv, run as a subprocess, never imported by this project), as it
+  runs by default. The speed goal is stated against this row.
+- matchering, same setup / matchering, kept memory: the same with the memory set-up of the
+  voidline / voidline, kept memory rows, through numpy's and glibc's own environment switches
+  (NUMPY_MADVISE_HUGEPAGE=0; GLIBC_TUNABLES), so that each pair compares the tools alone.
 - voidline via gateway: the `voidline master IN OUT --format wav24 --no-cache` command against
   a running `voidline up` (gateway, analysis and mastering as separate processes on loopback;
   the before/after analysis goes to the analysis service over gRPC). Job and process time are
@@ -67,7 +70,7 @@ from _music import (
 )
 from _system import VoidlineUp
 
-from voidline.memory import KEEP_UP_TO_BYTES, keep_freed_memory
+from voidline import memory
 
 FS = 44_100
 DEFAULT_TRACK = "northern-lights"  # 281 s: a 3-minute stretch from its middle
@@ -89,14 +92,27 @@ hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 print(json.dumps({"job_s": times, "peak_rss_mb": hwm / 1024}))
 """
 JOBS_PER_RUN = 2  # cold, then warm
-# voidline.memory's mallopt settings, for a process that does not make them itself.
-KEPT_MEMORY_TUNABLES = f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={KEEP_UP_TO_BYTES}"
+# voidline.memory's settings, for processes that do not make them themselves.
+SAME_SETUP = {memory.NUMPY_HUGEPAGE_ENV: "0"}
+KEPT_MEMORY = {
+    **SAME_SETUP,
+    "GLIBC_TUNABLES": (
+        f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={memory.KEEP_UP_TO_BYTES}"
+    ),
+}
+ENVIRONMENTS = {  # set for a contender's processes on top of the benchmark's own
+    "voidline, kept memory": {memory.KEEP_FREED_MEMORY_ENV: "1"},
+    "matchering, same setup": SAME_SETUP,
+    "matchering, kept memory": KEPT_MEMORY,
+}
 
 DESCRIPTIONS = {
     "voidline": "MasteringEngine in process, int8 model, target streaming, WAV24 out",
-    "voidline ref": "the same in reference mode (amount 1), measuring the reference included",
+    "voidline, kept memory": "the same with VOIDLINE_KEEP_FREED_MEMORY=1",
+    "voidline ref": "reference mode (amount 1), measuring the reference included",
     "matchering": "matchering 2.0.6, same reference, pcm24 out (GPL venv, subprocess)",
-    "matchering, kept memory": "the same with GLIBC_TUNABLES set as voidline.memory sets glibc",
+    "matchering, same setup": "the same with NUMPY_MADVISE_HUGEPAGE=0 (voidline's set-up)",
+    "matchering, kept memory": "the same with glibc set as VOIDLINE_KEEP_FREED_MEMORY=1 sets it",
     "voidline via gateway": "`voidline master --no-cache` through `voidline up` on loopback",
 }
 
@@ -196,8 +212,8 @@ def run_contender(
     """
     output = workdir / f"{name.replace(' ', '_')}.wav"
     env = None if up is None else up.env
-    if name == "matchering, kept memory":
-        env = {**os.environ, "GLIBC_TUNABLES": KEPT_MEMORY_TUNABLES}
+    if name in ENVIRONMENTS:
+        env = {**(env or os.environ), **ENVIRONMENTS[name]}
     two_jobs = contender_command(name, source, reference, output, JOBS_PER_RUN)
     one_job = contender_command(name, source, reference, output, 1)
     if two_jobs is None or one_job is None:
@@ -222,6 +238,17 @@ def run_contender(
         "peak_rss_mb": rss,
         "output": f"{info.subtype}, {info.samplerate} Hz, {info.frames / info.samplerate:.1f} s",
     }
+
+
+LIKE_FOR_LIKE = (
+    ("voidline", "matchering, same setup"),
+    ("voidline, kept memory", "matchering, kept memory"),
+)
+
+
+def speed_ratios(anchor: dict[str, Any], result: dict[str, Any]) -> tuple[float, ...]:
+    """anchor's time / result's, per warm job, cold job and process."""
+    return tuple(anchor[key] / result[key] for key in ("warm_s", "cold_s", "process_s"))
 
 
 # --- material ---------------------------------------------------------------------------------
@@ -265,7 +292,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:  # a worker: --jobs jobs, one JSON line
-        keep_freed_memory()  # as the mastering service does at start
+        memory.configure()  # as the mastering service does at start
         reference = Path(args.job_reference) if args.job_reference else None
         jobs = voidline_jobs(Path(args.job[0]), Path(args.job[1]), reference, args.jobs)
         print(json.dumps(jobs))
@@ -310,17 +337,21 @@ def main() -> None:
             f"{result['peak_rss_mb']:.0f} |"
         )
     print()
-    if anchor and "voidline" in results and results["voidline"]:
-        voidline = results["voidline"]
-        warm, cold, process = (
-            anchor[key] / voidline[key] for key in ("warm_s", "cold_s", "process_s")
-        )
+    if anchor and results.get("voidline"):
+        warm, cold, process = speed_ratios(anchor, results["voidline"])
         verdict = "met" if warm >= 3.0 else "NOT met"
         print(
             f"Voidline's speed vs matchering's (matchering's time / Voidline's): {warm:.2f}x "
             f"per warm job, {cold:.2f}x per cold job, {process:.2f}x per process (goal >= 3x: "
             f"{verdict}).\n"
         )
+    for ours, theirs in LIKE_FOR_LIKE:
+        if results.get(ours) and results.get(theirs):
+            warm, cold, process = speed_ratios(results[theirs], results[ours])
+            print(
+                f"Like for like, {ours} vs {theirs}: {warm:.2f}x per warm job, {cold:.2f}x per "
+                f"cold job, {process:.2f}x per process.\n"
+            )
     for name in results:
         print(f"- {name}: {DESCRIPTIONS[name]}")
 

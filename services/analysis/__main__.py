@@ -10,13 +10,13 @@ from services.analysis.server import build_runtime
 from services.analysis.settings import STANDALONE_METRICS_PORT, STANDALONE_PORT, AnalysisSettings
 from services.common.config import load_settings
 from services.common.server import main_entry, run_service
-from voidline.memory import keep_freed_memory
+from voidline import memory
 
 ENV_PREFIX = "VOIDLINE_ANALYSIS_"
 
 
 def main() -> None:
-    keep_freed_memory()  # signal-sized arrays stay for the next job (voidline.memory)
+    memory.configure()  # no huge-page stalls; freed arrays kept on request (voidline.memory)
     settings = load_settings(
         AnalysisSettings,
         ENV_PREFIX,

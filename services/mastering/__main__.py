@@ -16,13 +16,13 @@ from services.mastering.settings import (
     STANDALONE_PORT,
     MasteringServiceSettings,
 )
-from voidline.memory import keep_freed_memory
+from voidline import memory
 
 ENV_PREFIX = "VOIDLINE_MASTERING_"
 
 
 def main() -> None:
-    keep_freed_memory()  # signal-sized arrays stay for the next job (voidline.memory)
+    memory.configure()  # no huge-page stalls; freed arrays kept on request (voidline.memory)
     settings = load_settings(
         MasteringServiceSettings,
         ENV_PREFIX,

@@ -20,13 +20,13 @@ from services.stems.settings import (
     STANDALONE_PORT,
     StemsServiceSettings,
 )
-from voidline.memory import keep_freed_memory
+from voidline import memory
 
 ENV_PREFIX = "VOIDLINE_STEMS_"
 
 
 def main() -> None:
-    keep_freed_memory()  # signal-sized arrays stay for the next job (voidline.memory)
+    memory.configure()  # no huge-page stalls; freed arrays kept on request (voidline.memory)
     settings = load_settings(
         StemsServiceSettings, ENV_PREFIX, port=STANDALONE_PORT, metrics_port=STANDALONE_METRICS_PORT
     )
