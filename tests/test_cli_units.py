@@ -7,6 +7,8 @@ import hashlib
 import json
 import math
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +245,16 @@ def test_progress_bar() -> None:
     assert render_bar(5.0, 20.0, width=4) == "[#...]  25%  5.0 / 20.0 s"
     assert render_bar(30.0, 20.0, width=4).startswith("[####] 100%")
     assert "2.0 s" in render_bar(2.0, 0.0)
+
+
+def test_the_command_line_client_loads_no_dsp_or_model_libraries() -> None:
+    """The client commands only stream to the gateway: every command starts without paying
+    for scipy, numba, onnxruntime or torch (together about 1.5 s of imports); `voidline
+    models`, `train` and `up`'s services import them where they need them."""
+    heavy = ("scipy", "numba", "onnxruntime", "torch", "demucs", "faster_whisper")
+    probe = (
+        "import sys, voidline.cli.main; "
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & set({heavy!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from voidline.cli import feedback as feedback_command
 from voidline.cli import master as master_command
-from voidline.cli import models as models_command
 from voidline.cli import state
 from voidline.cli import stems as stems_command
 from voidline.cli import train as train_command
@@ -288,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         force = bool(getattr(args, "force", False))
         return feedback_command.models_switch(gateway, key, version, force, sys.stdout, sys.stderr)
     if args.command == "models":
+        from voidline.cli import models as models_command  # torch-side imports: only here
+
         model_dir = models_command.resolve_model_dir(args.model_dir, env)
         return models_command.models(model_dir, args.verify, args.json, sys.stdout)
     if args.command == "transcribe":

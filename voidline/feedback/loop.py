@@ -222,12 +222,12 @@ def export_version(
     training record) with a new version, the new files' sha256, export checks and a
     `fine_tuning` history entry appended; the drift reference is carried over.
     """
+    from voidline.hashing import sha256_file
     from voidline.mastering.inference import (
         CARD_FILE,
         CARD_MARKDOWN_FILE,
         FP32_FILE,
         INT8_FILE,
-        sha256_file,
     )
     from voidline.mastering.train import (
         export_onnx,

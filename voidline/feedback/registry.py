@@ -56,6 +56,7 @@ from voidline.errors import (
     NotFoundError,
     UnavailableError,
 )
+from voidline.hashing import sha256_file
 from voidline.mastering.inference import (
     CARD_FILE,
     MODEL_FILES,
@@ -63,7 +64,6 @@ from voidline.mastering.inference import (
     ParameterModel,
     Precision,
     read_card,
-    sha256_file,
 )
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,6 @@ to gain from more, and the service runs requests in parallel instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from voidline.analysis.features import FEATURE_NAMES
 from voidline.errors import FailedPreconditionError, InvalidInputError
+from voidline.hashing import sha256_file
 from voidline.mastering.parameters import N_PARAMETERS, PARAMETER_NAMES, to_physical
 
 Precision = Literal["int8", "fp32"]
@@ -46,21 +46,11 @@ INPUT_NAME = "features"
 OUTPUT_NAME = "parameters"
 CARD_FORMAT = "voidline-parameter-model/1"
 N_FEATURES = len(FEATURE_NAMES)
-_HASH_CHUNK_BYTES = 1 << 20
 
 
 def default_model_dir() -> Path:
     """The model shipped with the package: `voidline/mastering/models/default`."""
     return Path(__file__).resolve().parent / "models" / "default"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_card(folder: Path) -> dict[str, Any]:

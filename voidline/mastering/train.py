@@ -58,6 +58,7 @@ from numpy.typing import NDArray
 
 from voidline.analysis.features import FEATURE_LAYOUT_VERSION, FEATURE_NAMES
 from voidline.errors import InvalidInputError
+from voidline.hashing import sha256_file
 from voidline.mastering.inference import (
     CARD_FILE,
     CARD_FORMAT,
@@ -66,7 +67,6 @@ from voidline.mastering.inference import (
     INPUT_NAME,
     INT8_FILE,
     OUTPUT_NAME,
-    sha256_file,
 )
 from voidline.mastering.model import (
     ARCHITECTURE,

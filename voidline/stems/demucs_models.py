@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from voidline.errors import FailedPreconditionError, InvalidInputError, NotFoundError
-from voidline.mastering.inference import sha256_file
+from voidline.hashing import sha256_file
 from voidline.stems.backend import FloatArray
 from voidline.stems.streaming import BagMember
 
