@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         force = bool(getattr(args, "force", False))
         return feedback_command.models_switch(gateway, key, version, force, sys.stdout, sys.stderr)
     if args.command == "models":
-        from voidline.cli import models as models_command  # torch-side imports: only here
+        from voidline.cli import models as models_command  # imports scipy: only when needed
 
         model_dir = models_command.resolve_model_dir(args.model_dir, env)
         return models_command.models(model_dir, args.verify, args.json, sys.stdout)
