@@ -100,6 +100,7 @@ KEPT_MEMORY = {
         f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={memory.KEEP_UP_TO_BYTES}"
     ),
 }
+SWITCHES = (memory.NUMPY_HUGEPAGE_ENV, memory.KEEP_FREED_MEMORY_ENV, "GLIBC_TUNABLES")
 ENVIRONMENTS = {  # set for a contender's processes on top of the benchmark's own
     "voidline, kept memory": {memory.KEEP_FREED_MEMORY_ENV: "1"},
     "matchering, same setup": SAME_SETUP,
@@ -211,9 +212,9 @@ def run_contender(
     service, so its cold and warm columns are the command's wall time.
     """
     output = workdir / f"{name.replace(' ', '_')}.wav"
-    env = None if up is None else up.env
-    if name in ENVIRONMENTS:
-        env = {**(env or os.environ), **ENVIRONMENTS[name]}
+    # Every row starts from the same environment without the memory switches, then gets its own.
+    base = {k: v for k, v in (up.env if up else os.environ).items() if k not in SWITCHES}
+    env = {**base, **ENVIRONMENTS.get(name, {})}
     two_jobs = contender_command(name, source, reference, output, JOBS_PER_RUN)
     one_job = contender_command(name, source, reference, output, 1)
     if two_jobs is None or one_job is None:
