@@ -26,6 +26,7 @@ from voidline.feedback.registry import (
     ModelRegistry,
     VersionInfo,
 )
+from voidline.hashing import sha256_file
 from voidline.mastering.inference import (
     CARD_FILE,
     FP32_FILE,
@@ -33,7 +34,6 @@ from voidline.mastering.inference import (
     ParameterModel,
     default_model_dir,
     read_card,
-    sha256_file,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

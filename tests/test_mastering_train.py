@@ -20,6 +20,7 @@ import torch
 from voidline.analysis.features import FEATURE_NAMES
 from voidline.cli.main import main
 from voidline.errors import FailedPreconditionError, InvalidInputError
+from voidline.hashing import sha256_file
 from voidline.mastering.dataset import TrainingSet
 from voidline.mastering.inference import (
     CARD_FILE,
@@ -28,7 +29,6 @@ from voidline.mastering.inference import (
     INT8_FILE,
     ParameterModel,
     default_model_dir,
-    sha256_file,
 )
 from voidline.mastering.model import CURVE_LEVELS_DB, N_FEATURES, EqResponse
 from voidline.mastering.parameters import BY_NAME, N_PARAMETERS, PARAMETER_NAMES, to_physical
