@@ -101,7 +101,7 @@ KEPT_MEMORY = {
     ),
 }
 SWITCHES = (memory.NUMPY_HUGEPAGE_ENV, memory.KEEP_FREED_MEMORY_ENV, "GLIBC_TUNABLES")
-ENVIRONMENTS = {  # set for a contender's processes on top of the benchmark's own
+ENVIRONMENTS = {  # a contender's own switches, on top of an environment without any
     "voidline, kept memory": {memory.KEEP_FREED_MEMORY_ENV: "1"},
     "matchering, same setup": SAME_SETUP,
     "matchering, kept memory": KEPT_MEMORY,
