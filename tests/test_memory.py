@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from voidline import memory
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the settings are for Linux and glibc"
 )
@@ -41,7 +43,7 @@ print(json.dumps({
 }))
 """
 
-SWITCHES = ("NUMPY_MADVISE_HUGEPAGE", "VOIDLINE_KEEP_FREED_MEMORY")
+SWITCHES = (memory.NUMPY_HUGEPAGE_ENV, memory.KEEP_FREED_MEMORY_ENV)
 PAGES = 20_000_000 * 8 // 4096  # 4 KiB pages in one array
 
 

@@ -30,7 +30,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 KEEP_FREED_MEMORY_ENV = "VOIDLINE_KEEP_FREED_MEMORY"
@@ -52,13 +52,13 @@ class MemorySetup:
     freed_memory_kept: bool  # glibc keeps freed large blocks for reuse
 
 
-def configure(env: Mapping[str, str] | None = None) -> MemorySetup:
+def configure() -> MemorySetup:
     """Set this process up for repeated signal-sized jobs (see the module docstring).
 
-    Call it once at process start, before the first large array. env: the environment to
-    read the switches from (os.environ when None).
+    Call it once at process start, before the first large array; the switches are read from
+    the environment.
     """
-    env = os.environ if env is None else env
+    env = os.environ
     advice_off = NUMPY_HUGEPAGE_ENV not in env and _numpy_hugepage_advice(False)
     kept = env.get(KEEP_FREED_MEMORY_ENV, "0").strip() == "1" and keep_freed_memory()
     return MemorySetup(hugepage_advice_off=advice_off, freed_memory_kept=kept)
